@@ -1,0 +1,37 @@
+// moeforge inspect PATH: what a checkpoint or GGUF file holds.
+#include "cli/verb.hpp"
+#include "formats/checkpoint.hpp"
+#include "formats/gguf.hpp"
+#include "model/inspection.hpp"
+
+namespace moeforge {
+
+Verb inspect_verb() {
+  using T = ParamType;
+  Verb v;
+  v.name = "inspect";
+  v.description = "show what a checkpoint (safetensors file or directory, GGUF) holds";
+  v.params = with({
+      {.name = "path", .type = T::kPath, .help = "checkpoint directory, .safetensors or .gguf file", .positional = true, .required = true},
+      {.name = "tensors", .type = T::kFlag, .help = "list every tensor: name, dtype, shape, shard, bytes"},
+      {.name = "filter", .type = T::kString, .help = "only tensors whose name matches this regular expression"},
+      {.name = "stats", .type = T::kFlag, .help = "per-tensor min/max/mean/std/L2 and NaN/Inf counts"},
+      {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0},
+  }, output_params());
+  v.run = [](const ParamValues& p) {
+    InspectOptions o{p.flag("tensors"), p.str("filter"), p.flag("stats"), static_cast<int>(p.integer("threads"))};
+    std::filesystem::path path = p.str("path");
+    nlohmann::ordered_json report;
+    if (std::filesystem::is_regular_file(path) && looks_like_gguf(path)) {
+      report = inspect_gguf(read_gguf(path), path.string(), o);
+    } else {
+      Checkpoint ckpt(path);
+      report = inspect_checkpoint(ckpt, o);
+    }
+    emit(p, report, [&] { print_inspection(report); });
+    return 0;
+  };
+  return v;
+}
+
+}  // namespace moeforge

@@ -1,0 +1,26 @@
+#include "cli/verb.hpp"
+
+#include <cstdio>
+
+#include "formats/sharded_writer.hpp"
+
+namespace moeforge {
+
+ParamTable output_params() {
+  using T = ParamType;
+  return {
+      {.name = "json", .type = T::kFlag, .help = "machine-readable output on stdout", .affects_output = false},
+      {.name = "quiet", .type = T::kFlag, .help = "no progress or warnings on stderr", .affects_output = false},
+  };
+}
+
+nlohmann::json provenance(const Verb& verb, const ParamValues& values) {
+  return {{"tool", std::string("moeforge ") + moeforge_version()}, {"verb", verb.name}, {"options", values.output_relevant(verb.params)}};
+}
+
+void emit(const ParamValues& values, const nlohmann::ordered_json& report, const std::function<void()>& human) {
+  if (values.flag("json")) std::printf("%s\n", report.dump(2).c_str());
+  else human();
+}
+
+}  // namespace moeforge

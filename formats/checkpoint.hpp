@@ -1,0 +1,59 @@
+// A Hugging Face checkpoint as moeforge sees it: a .safetensors file, or a directory holding one
+// model.safetensors, shards listed by model.safetensors.index.json (cross-checked both ways), or
+// shards without an index; plus config.json and the tokenizer/generation files to carry over.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "formats/safetensors.hpp"
+
+namespace moeforge {
+
+enum class Layout { kSingleFile, kIndexedShards, kUnindexedShards };
+
+class Checkpoint {
+ public:
+  explicit Checkpoint(const std::filesystem::path& path);
+
+  const std::filesystem::path& path() const { return path_; }
+  std::string label() const { return path_.string(); }
+  Layout layout() const { return layout_; }
+  std::string layout_name() const;
+
+  bool has_config() const { return !config_.is_null(); }
+  const nlohmann::json& config() const { return config_; }  // null when there is no config.json
+  std::filesystem::path config_path() const;
+  // Files a derived checkpoint should carry over (tokenizer files, generation_config.json, ...).
+  const std::vector<std::filesystem::path>& side_files() const { return side_files_; }
+
+  const std::vector<std::unique_ptr<SafetensorsFile>>& shards() const { return shards_; }
+  // All tensors in natural name order ("layers.2" before "layers.10").
+  const std::vector<const TensorInfo*>& tensors() const { return ordered_; }
+  const TensorInfo* find_tensor(const std::string& name) const;
+  const TensorInfo& require_tensor(const std::string& name) const;  // throws FormatError
+  std::span<const std::byte> data(const TensorInfo& t) const;
+  uint64_t bytes_on_disk() const;
+
+ private:
+  void open_index(const std::filesystem::path& index_path);
+  void add_shard(const std::filesystem::path& file);
+  void find_side_files();
+
+  std::filesystem::path path_;
+  Layout layout_ = Layout::kSingleFile;
+  nlohmann::json config_;
+  std::vector<std::filesystem::path> side_files_;
+  std::vector<std::unique_ptr<SafetensorsFile>> shards_;
+  std::unordered_map<std::string, const TensorInfo*> by_name_;
+  std::vector<const TensorInfo*> ordered_;
+};
+
+// Reads and parses a JSON file; FormatError naming the file on bad JSON.
+nlohmann::json read_json_file(const std::filesystem::path& path);
+
+}  // namespace moeforge

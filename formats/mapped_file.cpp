@@ -1,0 +1,76 @@
+#include "formats/mapped_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace moeforge {
+namespace {
+
+size_t page_size() {
+  static const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return kPage;
+}
+
+// The whole pages inside [offset, offset+length), so advice never touches a neighbour's bytes.
+bool inner_pages(size_t offset, size_t length, size_t size, size_t* begin, size_t* end) {
+  size_t p = page_size();
+  size_t last = std::min(offset + length, size);
+  *begin = (offset + p - 1) / p * p;
+  *end = last / p * p;
+  return *end > *begin;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::filesystem::path& path) : path_(path.string()) {
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError(path_ + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    throw IoError(path_ + ": cannot stat: " + std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw IoError(path_ + ": not a regular file");
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      ::close(fd);
+      throw IoError(path_ + ": cannot map " + std::to_string(size_) + " bytes: " + std::strerror(e));
+    }
+    data_ = static_cast<const std::byte*>(p);
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void MappedFile::prefetch(size_t offset, size_t length) const {
+  size_t p = page_size();
+  if (data_ == nullptr || offset >= size_) return;
+  size_t begin = offset / p * p;
+  size_t end = std::min(offset + length, size_);
+  ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_WILLNEED);
+}
+
+void MappedFile::release(size_t offset, size_t length) const {
+  size_t begin = 0, end = 0;
+  if (data_ == nullptr || !inner_pages(offset, length, size_, &begin, &end)) return;
+  ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_DONTNEED);
+}
+
+}  // namespace moeforge

@@ -1,0 +1,398 @@
+#include "formats/sharded_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/interrupt.hpp"
+#include "core/log.hpp"
+#include "core/parallel.hpp"
+#include "core/strings.hpp"
+#include "formats/module_order.hpp"
+
+namespace moeforge {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kIndexName = "model.safetensors.index.json";
+constexpr const char* kPartial = ".partial";
+
+std::string shard_name(size_t i, size_t n) {
+  if (n == 1) return "model.safetensors";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+  return buf;
+}
+
+std::string header_metadata(const Plan& plan) {
+  json meta = {{"format", "pt"}, {"producer", std::string("moeforge ") + moeforge_version()}};
+  if (!plan.provenance.empty()) meta["moeforge"] = plan.provenance.dump();
+  return meta.dump();
+}
+
+std::string build_header(const Plan& plan, const std::string& metadata, const std::vector<size_t>& order,
+                         std::vector<uint64_t>* relative_offsets) {
+  std::string h = "{\"__metadata__\":" + metadata;
+  uint64_t cursor = 0;
+  for (size_t idx : order) {
+    const OutputTensor& t = plan.tensors[idx];
+    json shape = json::array();
+    for (int64_t d : t.shape) shape.push_back(d);
+    h += "," + json(t.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(t.dtype)) + "\",\"shape\":" + shape.dump() +
+         ",\"data_offsets\":[" + std::to_string(cursor) + "," + std::to_string(cursor + t.nbytes()) + "]}";
+    relative_offsets->push_back(cursor);
+    cursor += t.nbytes();
+  }
+  h += "}";
+  h.append((8 - h.size() % 8) % 8, ' ');
+  return h;
+}
+
+void check_plan(const Plan& plan) {
+  if (plan.tensors.empty()) throw Error(ExitCode::kInternal, "the plan has no tensors to write");
+  std::set<std::string> names;
+  for (const auto& t : plan.tensors) {
+    if (!names.insert(t.name).second) throw Error(ExitCode::kInternal, "the plan writes tensor '" + t.name + "' twice");
+    if (!t.produce) throw Error(ExitCode::kInternal, "tensor '" + t.name + "' has no producer");
+    for (int64_t d : t.shape)
+      if (d < 0) throw Error(ExitCode::kInternal, "tensor '" + t.name + "' has a negative dimension");
+  }
+}
+
+bool same_path(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+}
+
+void check_output_dir(const Plan& plan, const fs::path& out, bool force) {
+  for (const auto& in : plan.inputs) {
+    bool dir_input = fs::is_directory(in);
+    if (same_path(out, in) || (!dir_input && same_path(out, in.parent_path())))
+      throw UsageError(out.string() + ": output directory holds the input " + in.string() +
+                       "; inputs are never modified (hint: choose another output directory)");
+  }
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  if (!fs::is_directory(out)) throw UsageError(out.string() + ": exists and is not a directory");
+  if (force) return;
+  for (const auto& e : fs::directory_iterator(out)) {
+    std::string n = e.path().filename().string();
+    if (n.size() < std::strlen(kPartial) || n.compare(n.size() - std::strlen(kPartial), std::string::npos, kPartial) != 0)
+      throw UsageError(out.string() + ": exists and is not empty (found " + n + "); hint: pass --force to replace it");
+  }
+}
+
+void check_free_space(const fs::path& out, uint64_t needed) {
+  fs::path probe = out;
+  while (!probe.empty() && !fs::exists(probe)) probe = probe.parent_path();
+  if (probe.empty()) probe = ".";
+  struct statvfs st {};
+  if (::statvfs(probe.c_str(), &st) != 0) return;
+  uint64_t available = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  if (needed > available)
+    throw IoError(out.string() + ": output needs " + format_bytes(needed) + " but only " + format_bytes(available) +
+                  " are free; hint: free space or write elsewhere");
+}
+
+void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& file) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) throw IoError(file + ": write failed: " + std::strerror(errno));
+    p += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(path.string() + ": cannot create: " + std::strerror(errno));
+  try {
+    write_all(fd, text.data(), text.size(), 0, path.string());
+    ::fsync(fd);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+}
+
+// One unit of parallel work: rows [r0, r1) of one tensor, written at a file offset.
+struct Job {
+  size_t shard;
+  size_t tensor;
+  int64_t r0, r1;
+  uint64_t offset;
+};
+
+std::vector<Job> make_jobs(const Plan& plan, const std::vector<ShardLayout>& shards, uint64_t chunk_bytes) {
+  std::vector<Job> jobs;
+  for (size_t s = 0; s < shards.size(); ++s)
+    for (size_t k = 0; k < shards[s].tensors.size(); ++k) {
+      const OutputTensor& t = plan.tensors[shards[s].tensors[k]];
+      int64_t rows = t.rows();
+      if (t.nbytes() == 0) continue;
+      int64_t step = t.whole ? rows : std::max<int64_t>(1, static_cast<int64_t>(chunk_bytes / std::max<uint64_t>(t.row_bytes(), 1)));
+      for (int64_t r = 0; r < rows; r += step) {
+        int64_t r1 = std::min(rows, r + step);
+        jobs.push_back({s, shards[s].tensors[k], r, r1, shards[s].offsets[k] + static_cast<uint64_t>(r) * t.row_bytes()});
+      }
+    }
+  return jobs;
+}
+
+// Owns the .partial files of one write; removes them unless committed.
+class PartialFiles {
+ public:
+  ~PartialFiles() {
+    for (int fd : fds_)
+      if (fd >= 0) ::close(fd);
+    std::error_code ec;
+    for (const auto& p : paths_) {
+      fs::remove(p, ec);
+      untrack_partial(p);
+    }
+  }
+  fs::path add(const fs::path& final_path) {
+    fs::path p = final_path.string() + kPartial;
+    paths_.push_back(p);
+    track_partial(p);
+    return p;
+  }
+  int open_fd(const fs::path& partial, uint64_t size) {
+    int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw IoError(partial.string() + ": cannot create: " + std::strerror(errno));
+    fds_.push_back(fd);
+    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
+    if (rc == ENOSPC) throw IoError(partial.string() + ": no space left for " + format_bytes(size));
+    if (rc != 0 && ::ftruncate(fd, static_cast<off_t>(size)) != 0)
+      throw IoError(partial.string() + ": cannot size file: " + std::strerror(errno));
+    return fd;
+  }
+  void sync_and_close(const std::string& label) {
+    for (int& fd : fds_) {
+      if (fd < 0) continue;
+      if (::fsync(fd) != 0) throw IoError(label + ": fsync failed: " + std::strerror(errno));
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  // Renames every partial file to its final name, in registration order.
+  void commit() {
+    for (const auto& p : paths_) {
+      fs::path final_path = p.string().substr(0, p.string().size() - std::strlen(kPartial));
+      fs::rename(p, final_path);
+      untrack_partial(p);
+    }
+    paths_.clear();
+  }
+
+ private:
+  std::vector<fs::path> paths_;
+  std::vector<int> fds_;
+};
+
+void remove_stale_outputs(const fs::path& out, const std::set<std::string>& keep) {
+  for (const auto& e : fs::directory_iterator(out)) {
+    std::string n = e.path().filename().string();
+    bool weights = e.path().extension() == ".safetensors" || n == kIndexName;
+    if (weights && !keep.count(n)) fs::remove(e.path());
+  }
+}
+
+void sync_directory(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+const char* moeforge_version() { return "0.1.0"; }
+
+std::vector<ShardLayout> layout_shards(const Plan& plan, uint64_t max_shard_size) {
+  std::vector<size_t> order(plan.tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return module_order_less(plan.tensors[a].name, plan.tensors[b].name); });
+  std::vector<std::vector<size_t>> groups;
+  uint64_t current = 0;
+  for (size_t i : order) {
+    uint64_t b = plan.tensors[i].nbytes();
+    if (groups.empty() || (current > 0 && current + b > max_shard_size)) {
+      groups.emplace_back();
+      current = 0;
+    }
+    groups.back().push_back(i);
+    current += b;
+  }
+  std::string metadata = header_metadata(plan);
+  std::vector<ShardLayout> shards;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    ShardLayout s;
+    s.file_name = shard_name(g, groups.size());
+    s.tensors = groups[g];
+    std::sort(s.tensors.begin(), s.tensors.end(), [&](size_t a, size_t b) {
+      const auto& ta = plan.tensors[a];
+      const auto& tb = plan.tensors[b];
+      if (ta.dtype != tb.dtype) return ta.dtype > tb.dtype;
+      return ta.name < tb.name;
+    });
+    std::vector<uint64_t> relative;
+    s.header = build_header(plan, metadata, s.tensors, &relative);
+    uint64_t data_start = 8 + s.header.size();
+    for (uint64_t r : relative) s.offsets.push_back(data_start + r);
+    s.file_size = data_start;
+    for (size_t idx : s.tensors) s.file_size += plan.tensors[idx].nbytes();
+    shards.push_back(std::move(s));
+  }
+  return shards;
+}
+
+json describe_plan(const Plan& plan, const WriteOptions& options) {
+  check_plan(plan);
+  auto shards = layout_shards(plan, options.max_shard_size);
+  std::vector<std::string> shard_of(plan.tensors.size());
+  json shard_list = json::array();
+  uint64_t file_bytes = 0;
+  for (const auto& s : shards) {
+    for (size_t idx : s.tensors) shard_of[idx] = s.file_name;
+    shard_list.push_back({{"file", s.file_name}, {"bytes", s.file_size}, {"tensors", s.tensors.size()}});
+    file_bytes += s.file_size;
+  }
+  json tensors = json::array();
+  uint64_t largest_chunk = 0;
+  for (size_t i = 0; i < plan.tensors.size(); ++i) {
+    const auto& t = plan.tensors[i];
+    tensors.push_back({{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"bytes", t.nbytes()},
+                       {"source", t.source}, {"shard", shard_of[i]}});
+    largest_chunk = std::max(largest_chunk, t.whole ? t.nbytes() : std::min(t.nbytes(), std::max(options.chunk_bytes, t.row_bytes())));
+  }
+  int threads = resolve_threads(options.threads);
+  return {{"config", plan.config},
+          {"tensors", tensors},
+          {"shards", shard_list},
+          {"tensor_bytes", plan.total_bytes()},
+          {"output_bytes", file_bytes},
+          // Each worker holds one output chunk and at most one float32 copy of it.
+          {"peak_buffer_bytes_estimate", static_cast<uint64_t>(threads) * largest_chunk * 3},
+          {"side_files", [&] {
+             json a = json::array();
+             for (const auto& f : plan.side_files) a.push_back(f.filename().string());
+             return a;
+           }()},
+          {"notes", plan.notes}};
+}
+
+void print_plan(const json& d) {
+  std::printf("plan: %zu tensors, %s in %zu shard(s), buffers up to ~%s\n", d["tensors"].size(),
+              format_bytes(d["output_bytes"].get<uint64_t>()).c_str(), d["shards"].size(),
+              format_bytes(d["peak_buffer_bytes_estimate"].get<uint64_t>()).c_str());
+  for (const auto& t : d["tensors"]) {
+    std::string shape = shape_string(t["shape"].get<Shape>());
+    std::printf("  %-60s %-5s %-16s %10s  %s\n", t["name"].get<std::string>().c_str(), t["dtype"].get<std::string>().c_str(),
+                shape.c_str(), format_bytes(t["bytes"].get<uint64_t>()).c_str(), t["source"].get<std::string>().c_str());
+  }
+  for (const auto& s : d["shards"])
+    std::printf("shard %s: %zu tensors, %s\n", s["file"].get<std::string>().c_str(), s["tensors"].get<size_t>(),
+                format_bytes(s["bytes"].get<uint64_t>()).c_str());
+  for (const auto& f : d["side_files"]) std::printf("copy %s\n", f.get<std::string>().c_str());
+  for (const auto& n : d["notes"]) std::printf("note: %s\n", n.get<std::string>().c_str());
+}
+
+WriteReport write_checkpoint(const Plan& plan, const fs::path& out, const WriteOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  check_plan(plan);
+  check_output_dir(plan, out, options.force);
+  auto shards = layout_shards(plan, options.max_shard_size);
+  uint64_t file_bytes = 0;
+  for (const auto& s : shards) file_bytes += s.file_size;
+  check_free_space(out, file_bytes);
+  fs::create_directories(out);
+
+  PartialFiles partial;
+  // Small files first, weights after, index last: renames happen in this order.
+  for (const auto& f : plan.side_files) {
+    fs::path p = partial.add(out / f.filename());
+    fs::copy_file(f, p, fs::copy_options::overwrite_existing);
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  }
+  for (const auto& [name, text] : plan.text_files) write_text(partial.add(out / name), text);
+  if (!plan.provenance.empty()) write_text(partial.add(out / "moeforge.json"), plan.provenance.dump(2) + "\n");
+  if (!plan.config.is_null()) write_text(partial.add(out / "config.json"), plan.config.dump(2) + "\n");
+
+  std::vector<int> fds;
+  for (const auto& s : shards) {
+    fs::path p = partial.add(out / s.file_name);
+    int fd = partial.open_fd(p, s.file_size);
+    uint64_t len = s.header.size();
+    unsigned char prefix[8];
+    for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(len >> (8 * i));
+    write_all(fd, prefix, 8, 0, p.string());
+    write_all(fd, s.header.data(), s.header.size(), 8, p.string());
+    fds.push_back(fd);
+  }
+
+  auto jobs = make_jobs(plan, shards, options.chunk_bytes);
+  int threads = resolve_threads(options.threads);
+  std::vector<std::vector<std::byte>> buffers(static_cast<size_t>(threads));
+  Progress progress("writing", plan.total_bytes());
+  parallel_for(jobs.size(), threads, [&](size_t j, int worker) {
+    const Job& job = jobs[j];
+    const OutputTensor& t = plan.tensors[job.tensor];
+    size_t bytes = static_cast<size_t>(job.r1 - job.r0) * t.row_bytes();
+    auto& buf = buffers[static_cast<size_t>(worker)];
+    if (buf.size() < bytes) buf.resize(bytes);
+    try {
+      t.produce(job.r0, job.r1, buf.data());
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(ExitCode::kInternal, "producing tensor '" + t.name + "': " + e.what());
+    }
+    write_all(fds[job.shard], buf.data(), bytes, job.offset, shards[job.shard].file_name);
+    progress.add(bytes);
+  });
+  buffers.clear();
+  partial.sync_and_close(out.string());
+
+  WriteReport report;
+  report.tensor_bytes = plan.total_bytes();
+  std::set<std::string> keep;
+  for (const auto& s : shards) {
+    report.files.push_back(s.file_name);
+    keep.insert(s.file_name);
+  }
+  std::string index_text;
+  if (shards.size() > 1) {
+    json weight_map = json::object();
+    for (const auto& s : shards)
+      for (size_t idx : s.tensors) weight_map[plan.tensors[idx].name] = s.file_name;
+    json index = {{"metadata", {{"total_size", plan.total_bytes()}}}, {"weight_map", weight_map}};
+    write_text(partial.add(out / kIndexName), index.dump(2) + "\n");
+    keep.insert(kIndexName);
+    report.files.push_back(kIndexName);
+  }
+  if (options.force) remove_stale_outputs(out, keep);
+  partial.commit();
+  sync_directory(out);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace moeforge

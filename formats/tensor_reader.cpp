@@ -1,0 +1,53 @@
+#include "formats/tensor_reader.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+#include "formats/safetensors.hpp"
+
+namespace moeforge {
+namespace {
+
+struct ByteRange {
+  const std::byte* data;
+  size_t offset_in_file;
+  size_t length;
+};
+
+ByteRange rows_of(const TensorInfo& t, int64_t row_begin, int64_t row_end) {
+  if (t.file == nullptr) throw Error(ExitCode::kInternal, "tensor '" + t.name + "' is not backed by a file");
+  if (row_begin < 0 || row_end < row_begin || row_end > t.rows())
+    throw Error(ExitCode::kInternal, where(t.file->path(), t.name) + "row range out of bounds");
+  size_t row_bytes = static_cast<size_t>(t.cols()) * dtype_size(t.dtype);
+  size_t offset = t.file->header().data_start + t.begin + static_cast<size_t>(row_begin) * row_bytes;
+  return {t.file->mapping().bytes().data() + offset, offset, static_cast<size_t>(row_end - row_begin) * row_bytes};
+}
+
+}  // namespace
+
+void copy_rows_raw(const TensorInfo& t, int64_t row_begin, int64_t row_end, std::byte* dst) {
+  ByteRange r = rows_of(t, row_begin, row_end);
+  std::memcpy(dst, r.data, r.length);
+  t.file->mapping().release(r.offset_in_file, r.length);
+}
+
+void read_rows_f32(const TensorInfo& t, int64_t row_begin, int64_t row_end, float* dst) {
+  ByteRange r = rows_of(t, row_begin, row_end);
+  to_f32(t.dtype, r.data, r.length / dtype_size(t.dtype), dst);
+  t.file->mapping().release(r.offset_in_file, r.length);
+}
+
+std::vector<float> read_f32(const TensorInfo& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  read_rows_f32(t, 0, t.rows(), out.data());
+  return out;
+}
+
+std::vector<double> read_f64(const TensorInfo& t) {
+  std::vector<double> out(static_cast<size_t>(t.numel()));
+  ByteRange r = rows_of(t, 0, t.rows());
+  to_f64(t.dtype, r.data, out.size(), out.data());
+  return out;
+}
+
+}  // namespace moeforge

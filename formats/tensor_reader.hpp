@@ -1,0 +1,18 @@
+// Reading tensors out of mapped checkpoints, whole or by rows, as raw bytes or converted to
+// float32. Pages are released after each read, so a pass over a large model keeps RSS small.
+// A tensor's "rows" are its first dimension (a 0-d or 1-d tensor is one row).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "formats/tensor_info.hpp"
+
+namespace moeforge {
+
+void copy_rows_raw(const TensorInfo& t, int64_t row_begin, int64_t row_end, std::byte* dst);
+void read_rows_f32(const TensorInfo& t, int64_t row_begin, int64_t row_end, float* dst);
+std::vector<float> read_f32(const TensorInfo& t);
+std::vector<double> read_f64(const TensorInfo& t);
+
+}  // namespace moeforge

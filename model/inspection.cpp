@@ -1,0 +1,332 @@
+#include "model/inspection.hpp"
+
+#include <cstdio>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+#include "formats/tensor_stats.hpp"
+
+namespace moeforge {
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+Shape ffn_shape(Proj proj, bool bias, int64_t width, int64_t hidden) {
+  if (proj == Proj::kDown) return bias ? Shape{hidden} : Shape{hidden, width};
+  return bias ? Shape{width} : Shape{width, hidden};
+}
+
+Shape attention_shape(const std::string& name, const ModelConfig& c) {
+  int64_t q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim, h = c.hidden;
+  bool bias = ends_with(name, ".bias");
+  if (name.find(".q_proj.") != std::string::npos) return bias ? Shape{q} : Shape{q, h};
+  if (name.find(".k_proj.") != std::string::npos || name.find(".v_proj.") != std::string::npos) return bias ? Shape{kv} : Shape{kv, h};
+  if (name.find(".o_proj.") != std::string::npos) return bias ? Shape{h} : Shape{h, q};
+  return {};
+}
+
+std::string router_description(const ModelConfig& c) {
+  switch (c.family->router) {
+    case RouterKind::kNone: return "none (dense)";
+    case RouterKind::kSoftmaxTopK:
+      return "softmax, top-" + std::to_string(c.top_k) + (c.renormalize ? ", renormalised" : ", not renormalised");
+    case RouterKind::kSigmoidGroupTopK:
+      return "sigmoid + correction bias, top-" + std::to_string(c.top_k) + " within " + std::to_string(c.topk_group) + " of " +
+             std::to_string(c.n_group) + " groups, scaled by " + nlohmann::json(c.routed_scaling_factor).dump();
+  }
+  return "";
+}
+
+ojson dtype_histogram(const Checkpoint& ckpt) {
+  std::map<std::string, std::array<uint64_t, 3>> h;  // tensors, parameters, bytes
+  for (const TensorInfo* t : ckpt.tensors()) {
+    auto& e = h[std::string(dtype_name(t->dtype))];
+    e[0] += 1;
+    e[1] += static_cast<uint64_t>(t->numel());
+    e[2] += t->nbytes();
+  }
+  ojson out = ojson::object();
+  for (const auto& [name, e] : h) out[name] = {{"tensors", e[0]}, {"parameters", e[1]}, {"bytes", e[2]}};
+  return out;
+}
+
+// Structure checks against the family table; appends human-readable warnings.
+void check_structure(const Checkpoint& ckpt, const ModelConfig& c, std::vector<std::string>* warnings,
+                     std::vector<int>* experts_per_layer) {
+  std::set<std::string> expected_names;
+  for (const auto& e : expected_tensors(c)) {
+    expected_names.insert(e.name);
+    const TensorInfo* t = ckpt.find_tensor(e.name);
+    if (t == nullptr) {
+      warnings->push_back("missing tensor " + e.name + " (expected by the " + std::string(c.family->model_type) + " table)");
+      continue;
+    }
+    Shape want = expected_shape(e, c);
+    if (!want.empty() && want != t->shape)
+      warnings->push_back("tensor " + e.name + " has shape " + shape_string(t->shape) + ", config implies " + shape_string(want));
+  }
+  std::map<int, std::set<int>> experts_seen;
+  std::map<std::pair<int, int>, Shape> first_expert_shape;  // (layer, pattern index) → shape
+  for (const TensorInfo* t : ckpt.tensors()) {
+    auto cls = classify_tensor(*c.family, t->name);
+    if (cls && cls->expert >= 0) experts_seen[cls->layer].insert(cls->expert);
+    if (!expected_names.count(t->name)) warnings->push_back("extra tensor " + t->name + " (not in the " + std::string(c.family->model_type) + " table for this config)");
+    if (cls && cls->expert >= 0) {
+      auto key = std::make_pair(cls->layer, static_cast<int>(cls->pattern - c.family->tensors.data()));
+      auto [it, inserted] = first_expert_shape.emplace(key, t->shape);
+      if (!inserted && it->second != t->shape)
+        warnings->push_back("expert shapes disagree in layer " + std::to_string(cls->layer) + ": " + t->name + " is " +
+                            shape_string(t->shape) + ", expert 0's is " + shape_string(it->second));
+    }
+  }
+  for (int l = 0; l < c.n_layers; ++l)
+    if (c.is_moe_layer(l)) experts_per_layer->push_back(static_cast<int>(experts_seen[l].size()));
+}
+
+ojson tensor_list(const std::vector<const TensorInfo*>& tensors, const Checkpoint& ckpt, const InspectOptions& o) {
+  std::vector<TensorStats> stats;
+  if (o.stats) stats = compute_stats(tensors, o.threads);
+  ojson list = ojson::array();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const TensorInfo& t = *tensors[i];
+    ojson e = {{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
+               {"shard", std::filesystem::path(t.file->path()).filename().string()}, {"bytes", t.nbytes()}};
+    if (o.stats) e["stats"] = stats[i].to_json();
+    list.push_back(std::move(e));
+  }
+  return list;
+}
+
+std::vector<const TensorInfo*> selected_tensors(const Checkpoint& ckpt, const std::string& filter) {
+  if (filter.empty()) return ckpt.tensors();
+  std::regex re;
+  try {
+    re = std::regex(filter);
+  } catch (const std::regex_error& e) {
+    throw UsageError("--filter \"" + filter + "\": not a valid regular expression (" + e.what() + ")");
+  }
+  std::vector<const TensorInfo*> out;
+  for (const TensorInfo* t : ckpt.tensors())
+    if (std::regex_search(t->name, re)) out.push_back(t);
+  return out;
+}
+
+}  // namespace
+
+Shape expected_shape(const ExpectedTensor& e, const ModelConfig& c) {
+  if (c.family->attention == AttentionKind::kMla && e.pattern->role == Role::kAttention) return {};
+  bool bias = ends_with(e.name, ".bias");
+  switch (e.pattern->role) {
+    case Role::kEmbedding:
+    case Role::kLmHead: return {c.vocab, c.hidden};
+    case Role::kFinalNorm:
+    case Role::kAttnNorm:
+    case Role::kFfnNorm: return {c.hidden};
+    case Role::kAttention: return attention_shape(e.name, c);
+    case Role::kQkNorm:
+      if (c.family->qk_norm == QkNormKind::kPerHead) return {c.head_dim};
+      return {(e.name.find("q_norm") != std::string::npos ? c.n_heads : c.n_kv_heads) * c.head_dim};
+    case Role::kFfn: return ffn_shape(e.pattern->proj, bias, c.intermediate, c.hidden);
+    case Role::kExpert: return ffn_shape(e.pattern->proj, bias, c.expert_intermediate, c.hidden);
+    case Role::kSharedExpert: return ffn_shape(e.pattern->proj, bias, c.shared_intermediate, c.hidden);
+    case Role::kRouter: return {c.n_experts, c.hidden};
+    case Role::kRouterBias: return {c.n_experts};
+    case Role::kSharedExpertGate: return {1, c.hidden};
+  }
+  return {};
+}
+
+ParameterCount count_parameters(const Checkpoint& ckpt, const ModelConfig* c) {
+  ParameterCount p;
+  std::map<int, std::map<int, uint64_t>> expert_params;  // layer → expert → parameters
+  for (const TensorInfo* t : ckpt.tensors()) {
+    p.total += static_cast<uint64_t>(t->numel());
+    if (c == nullptr) continue;
+    auto cls = classify_tensor(*c->family, t->name);
+    if (cls && cls->expert >= 0) expert_params[cls->layer][cls->expert] += static_cast<uint64_t>(t->numel());
+  }
+  p.active = p.total;
+  for (const auto& [layer, experts] : expert_params) {
+    uint64_t sum = 0;
+    for (const auto& [e, n] : experts) sum += n;
+    uint64_t used = std::min<uint64_t>(static_cast<uint64_t>(c->top_k), experts.size());
+    p.active -= sum - used * sum / experts.size();
+  }
+  return p;
+}
+
+ojson inspect_checkpoint(const Checkpoint& ckpt, const InspectOptions& o) {
+  ojson r;
+  r["path"] = ckpt.label();
+  r["format"] = "safetensors";
+  r["layout"] = ckpt.layout_name();
+  ojson shards = ojson::array();
+  for (const auto& s : ckpt.shards())
+    shards.push_back({{"file", std::filesystem::path(s->path()).filename().string()}, {"bytes", s->file_size()},
+                      {"tensors", s->tensors().size()}});
+  r["shards"] = shards;
+  r["bytes_on_disk"] = ckpt.bytes_on_disk();
+  std::vector<std::string> warnings;
+  std::optional<ModelConfig> config;
+  if (!ckpt.has_config()) {
+    warnings.push_back("no config.json: architecture and sizes unknown");
+  } else {
+    const auto& raw = ckpt.config();
+    r["model_type"] = raw.value("model_type", "");
+    r["architectures"] = raw.contains("architectures") ? ojson(raw["architectures"]) : ojson::array();
+    if (family_for_config(raw) == nullptr) {
+      warnings.push_back("unsupported architecture " + raw.value("model_type", std::string("(none)")) + ": sizes and roles not checked");
+    } else {
+      config = resolve_config(raw, ckpt.config_path().string());
+    }
+  }
+  if (config) {
+    const ModelConfig& c = *config;
+    std::vector<int> experts_per_layer;
+    check_structure(ckpt, c, &warnings, &experts_per_layer);
+    r["family"] = c.family->model_type;
+    r["moe"] = c.is_moe();
+    r["layers"] = c.n_layers;
+    r["hidden_size"] = c.hidden;
+    r["vocab_size"] = c.vocab;
+    r["attention_heads"] = c.n_heads;
+    r["kv_heads"] = c.n_kv_heads;
+    r["head_dim"] = c.head_dim;
+    r["intermediate_size"] = c.intermediate;
+    r["tie_word_embeddings"] = c.tie_embeddings;
+    r["rms_norm_eps"] = c.rms_norm_eps;
+    r["rope_theta"] = c.rope_theta;
+    if (c.is_moe()) {
+      r["moe_layers"] = c.n_moe_layers();
+      r["experts_per_layer"] = experts_per_layer;
+      r["experts"] = c.n_experts;
+      r["experts_per_token"] = c.top_k;
+      r["expert_intermediate_size"] = c.expert_intermediate;
+      bool has_shared = c.shared_intermediate > 0;
+      r["shared_experts"] = !has_shared ? 0 : c.family->attention == AttentionKind::kMla ? config_int_or(c.raw, "n_shared_experts", 1) : 1;
+      r["shared_expert_intermediate_size"] = c.shared_intermediate;
+      for (int n : experts_per_layer)
+        if (n != c.n_experts)
+          warnings.push_back("a MoE layer stores " + std::to_string(n) + " experts, config says " + std::to_string(c.n_experts));
+    }
+    r["router"] = router_description(c);
+  }
+  ParameterCount p = count_parameters(ckpt, config ? &*config : nullptr);
+  r["parameters"] = {{"total", p.total}, {"active_per_token", p.active}};
+  r["dtypes"] = dtype_histogram(ckpt);
+  r["tensor_count"] = ckpt.tensors().size();
+  if (o.tensors || o.stats || !o.filter.empty()) r["tensors"] = tensor_list(selected_tensors(ckpt, o.filter), ckpt, o);
+  r["warnings"] = warnings;
+  return r;
+}
+
+ojson inspect_gguf(const GgufFile& g, const std::string& path, const InspectOptions& o) {
+  ojson r;
+  r["path"] = path;
+  r["format"] = "gguf";
+  r["gguf_version"] = g.version;
+  r["bytes_on_disk"] = g.file_size;
+  r["alignment"] = g.alignment;
+  r["data_start"] = g.data_start;
+  std::string arch;
+  if (const auto* a = g.find_value("general.architecture"); a && a->is_string()) arch = a->get<std::string>();
+  r["architecture"] = arch;
+  auto arch_value = [&](const std::string& key) -> ojson {
+    const auto* v = g.find_value(arch + "." + key);
+    return v ? *v : ojson(nullptr);
+  };
+  r["layers"] = arch_value("block_count");
+  r["hidden_size"] = arch_value("embedding_length");
+  r["experts"] = arch_value("expert_count");
+  r["experts_per_token"] = arch_value("expert_used_count");
+  uint64_t total = 0;
+  std::map<std::string, uint64_t> types;
+  for (const auto& t : g.tensors) {
+    total += t.numel();
+    types[t.type_name] += 1;
+  }
+  r["parameters"] = {{"total", total}};
+  r["tensor_types"] = types;
+  r["tensor_count"] = g.tensors.size();
+  ojson meta = ojson::object();
+  for (const auto& [key, entry] : g.metadata.items()) {
+    if (entry["type"] == "ARRAY") {
+      const auto& values = entry["value"];
+      ojson head = ojson::array();
+      for (size_t i = 0; i < values.size() && i < 8; ++i) head.push_back(values[i]);
+      meta[key] = {{"type", "ARRAY"}, {"elem_type", entry["elem_type"]}, {"count", values.size()}, {"first", head}};
+    } else {
+      meta[key] = entry;
+    }
+  }
+  r["metadata"] = meta;
+  if (o.tensors || !o.filter.empty()) {
+    std::regex re(o.filter.empty() ? std::string(".*") : o.filter);
+    ojson list = ojson::array();
+    for (const auto& t : g.tensors)
+      if (std::regex_search(t.name, re))
+        list.push_back({{"name", t.name}, {"type", t.type_name}, {"shape", t.shape()}, {"offset", g.data_start + t.offset}, {"bytes", t.nbytes}});
+    r["tensors"] = list;
+  }
+  r["warnings"] = ojson::array();
+  return r;
+}
+
+void print_inspection(const ojson& r) {
+  auto line = [](const char* key, const std::string& value) { std::printf("%-26s %s\n", key, value.c_str()); };
+  auto str = [](const ojson& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+  line("path", str(r["path"]));
+  line("format", str(r["format"]) + (r.contains("layout") ? " (" + str(r["layout"]) + ")" : ""));
+  if (r.contains("gguf_version")) line("gguf version", str(r["gguf_version"]));
+  for (const char* key : {"model_type", "architecture", "family", "layers", "hidden_size", "vocab_size", "attention_heads",
+                          "kv_heads", "head_dim", "intermediate_size", "rms_norm_eps", "rope_theta", "tie_word_embeddings",
+                          "moe_layers", "experts", "experts_per_layer", "experts_per_token", "expert_intermediate_size",
+                          "shared_experts", "shared_expert_intermediate_size", "router"})
+    if (r.contains(key) && !r[key].is_null()) line(key, str(r[key]));
+  uint64_t total = r["parameters"]["total"].get<uint64_t>();
+  line("parameters", format_count(total) + " (" + std::to_string(total) + ")");
+  if (r["parameters"].contains("active_per_token")) {
+    uint64_t active = r["parameters"]["active_per_token"].get<uint64_t>();
+    line("active per token", format_count(active) + " (" + std::to_string(active) + ")");
+  }
+  if (r.contains("dtypes"))
+    for (const auto& [name, e] : r["dtypes"].items())
+      line(("dtype " + name).c_str(), std::to_string(e["tensors"].get<uint64_t>()) + " tensors, " +
+                                           format_count(e["parameters"].get<uint64_t>()) + " parameters, " +
+                                           format_bytes(e["bytes"].get<uint64_t>()));
+  if (r.contains("tensor_types")) line("tensor types", str(r["tensor_types"]));
+  line("tensors", str(r["tensor_count"]));
+  line("bytes on disk", format_bytes(r["bytes_on_disk"].get<uint64_t>()));
+  if (r.contains("shards") && r["shards"].size() > 1)
+    for (const auto& s : r["shards"])
+      line("  shard", str(s["file"]) + ": " + std::to_string(s["tensors"].get<size_t>()) + " tensors, " + format_bytes(s["bytes"].get<uint64_t>()));
+  if (r.contains("metadata"))
+    for (const auto& [key, e] : r["metadata"].items())
+      std::printf("  %-40s %s\n", key.c_str(),
+                  e["type"] == "ARRAY" ? ("[" + str(e["elem_type"]) + " x " + str(e["count"]) + "] " + e["first"].dump()).c_str()
+                                       : str(e["value"]).c_str());
+  if (r.contains("tensors"))
+    for (const auto& t : r["tensors"]) {
+      std::string shape = shape_string(t["shape"].get<Shape>());
+      std::printf("  %-64s %-7s %-18s %10s", str(t["name"]).c_str(), str(t.contains("dtype") ? t["dtype"] : t["type"]).c_str(),
+                  shape.c_str(), format_bytes(t["bytes"].get<uint64_t>()).c_str());
+      if (t.contains("stats")) {
+        const auto& s = t["stats"];
+        std::printf("  min %.4g max %.4g mean %.4g std %.4g l2 %.4g nan %llu inf %llu", s["min"].is_null() ? 0.0 : s["min"].get<double>(),
+                    s["max"].is_null() ? 0.0 : s["max"].get<double>(), s["mean"].get<double>(), s["std"].get<double>(),
+                    s["l2"].get<double>(), static_cast<unsigned long long>(s["nan"].get<uint64_t>()),
+                    static_cast<unsigned long long>(s["inf"].get<uint64_t>()));
+      }
+      std::printf("\n");
+    }
+  for (const auto& w : r["warnings"]) std::printf("warning: %s\n", str(w).c_str());
+}
+
+}  // namespace moeforge

@@ -1,0 +1,171 @@
+#include "model/model_config.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "core/strings.hpp"
+
+namespace moeforge {
+using nlohmann::json;
+
+namespace {
+
+bool has(const json& c, const std::string& key) { return c.contains(key) && !c[key].is_null(); }
+
+std::vector<bool> moe_layers(const Family& f, const json& c, int n_layers, int n_experts) {
+  std::vector<bool> moe(static_cast<size_t>(n_layers), false);
+  if (!f.moe || n_experts == 0) return moe;
+  for (int l = 0; l < n_layers; ++l) {
+    switch (f.moe_layers) {
+      case MoeLayerRule::kNone: break;
+      case MoeLayerRule::kAll: moe[l] = true; break;
+      case MoeLayerRule::kSparseStep: {
+        int64_t step = config_int_or(c, "decoder_sparse_step", 1);
+        bool mlp_only = false;
+        if (c.contains("mlp_only_layers") && c["mlp_only_layers"].is_array())
+          for (const auto& v : c["mlp_only_layers"])
+            if (v.is_number_integer() && v.get<int>() == l) mlp_only = true;
+        moe[l] = !mlp_only && step > 0 && (l + 1) % step == 0;
+        break;
+      }
+      case MoeLayerRule::kFirstKDense: {
+        int64_t first_dense = config_int_or(c, "first_k_dense_replace", 0);
+        int64_t freq = config_int_or(c, "moe_layer_freq", 1);
+        moe[l] = l >= first_dense && freq > 0 && l % freq == 0;
+        break;
+      }
+    }
+  }
+  return moe;
+}
+
+std::vector<std::optional<int>> sliding_windows(const Family& f, const json& c, int n_layers) {
+  std::vector<std::optional<int>> w(static_cast<size_t>(n_layers));
+  if (!has(c, "sliding_window") || !c["sliding_window"].is_number_integer()) return w;
+  int window = c["sliding_window"].get<int>();
+  bool qwen = f.model_type.rfind("qwen", 0) == 0;
+  if (qwen && !config_bool_or(c, "use_sliding_window", false)) return w;
+  int64_t first = qwen ? config_int_or(c, "max_window_layers", 0) : 0;
+  for (int l = 0; l < n_layers; ++l)
+    if (l >= first) w[l] = window;
+  return w;
+}
+
+}  // namespace
+
+int64_t config_int(const json& c, const std::string& key, const std::string& label) {
+  if (!has(c, key)) throw FormatError(label + ": missing \"" + key + "\"; hint: a Hugging Face config.json of this family has it");
+  if (!c[key].is_number_integer()) throw FormatError(label + ": \"" + key + "\" must be an integer, found " + c[key].dump());
+  return c[key].get<int64_t>();
+}
+
+int64_t config_int_or(const json& c, const std::string& key, int64_t fallback) {
+  return has(c, key) && c[key].is_number_integer() ? c[key].get<int64_t>() : fallback;
+}
+
+double config_number_or(const json& c, const std::string& key, double fallback) {
+  return has(c, key) && c[key].is_number() ? c[key].get<double>() : fallback;
+}
+
+bool config_bool_or(const json& c, const std::string& key, bool fallback) {
+  return has(c, key) && c[key].is_boolean() ? c[key].get<bool>() : fallback;
+}
+
+int ModelConfig::n_moe_layers() const { return static_cast<int>(std::count(moe_layer.begin(), moe_layer.end(), true)); }
+
+ModelConfig resolve_config(const json& config, const std::string& label) {
+  ModelConfig m;
+  m.label = label;
+  m.raw = config;
+  m.family = family_for_config(config);
+  if (m.family == nullptr) {
+    std::string mt = config.is_object() && config.contains("model_type") ? config["model_type"].dump() : "(no model_type)";
+    require_family(mt, label + ": ");  // throws with the list of supported families
+  }
+  const Family& f = *m.family;
+  m.n_layers = static_cast<int>(config_int(config, "num_hidden_layers", label));
+  m.hidden = config_int(config, "hidden_size", label);
+  m.vocab = config_int(config, "vocab_size", label);
+  m.n_heads = static_cast<int>(config_int(config, "num_attention_heads", label));
+  m.n_kv_heads = static_cast<int>(config_int_or(config, "num_key_value_heads", m.n_heads));
+  if (m.n_layers <= 0 || m.hidden <= 0 || m.vocab <= 0 || m.n_heads <= 0 || m.n_kv_heads <= 0 || m.n_heads % m.n_kv_heads != 0)
+    throw FormatError(label + ": inconsistent sizes (layers " + std::to_string(m.n_layers) + ", hidden " + std::to_string(m.hidden) +
+                      ", heads " + std::to_string(m.n_heads) + ", kv heads " + std::to_string(m.n_kv_heads) + ")");
+  m.head_dim = config_int_or(config, "head_dim", m.hidden / m.n_heads);
+  m.intermediate = config_int_or(config, "intermediate_size", 0);
+  m.tie_embeddings = config_bool_or(config, "tie_word_embeddings", f.default_tie_word_embeddings);
+  m.attention_bias = f.qkv_bias || config_bool_or(config, "attention_bias", false);
+  m.mlp_bias = config_bool_or(config, "mlp_bias", false);
+  m.rms_norm_eps = config_number_or(config, "rms_norm_eps", f.default_rms_norm_eps);
+  m.rope_theta = config_number_or(config, "rope_theta", f.default_rope_theta);
+  if (has(config, "rope_scaling")) m.rope_scaling = config["rope_scaling"];
+  m.sliding_window = sliding_windows(f, config, m.n_layers);
+  if (f.moe) {
+    m.n_experts = static_cast<int>(config_int(config, std::string(f.experts_key), label));
+    m.top_k = static_cast<int>(config_int(config, "num_experts_per_tok", label));
+    m.expert_intermediate = config_int(config, std::string(f.expert_ffn_key), label);
+    if (m.top_k <= 0 || m.top_k > m.n_experts)
+      throw FormatError(label + ": num_experts_per_tok " + std::to_string(m.top_k) + " must be in [1, " + std::to_string(m.n_experts) + "]");
+    m.renormalize = f.renormalize_key.empty() ? true : config_bool_or(config, std::string(f.renormalize_key), f.renormalize_default);
+    if (!f.shared_ffn_key.empty()) m.shared_intermediate = config_int_or(config, std::string(f.shared_ffn_key), 0);
+    if (f.attention == AttentionKind::kMla) {
+      m.shared_intermediate = config_int_or(config, "n_shared_experts", 0) * m.expert_intermediate;
+      m.q_lora_rank = config_int_or(config, "q_lora_rank", 0);
+      m.kv_lora_rank = config_int(config, "kv_lora_rank", label);
+      m.qk_nope_head_dim = config_int(config, "qk_nope_head_dim", label);
+      m.qk_rope_head_dim = config_int(config, "qk_rope_head_dim", label);
+      m.v_head_dim = config_int(config, "v_head_dim", label);
+      m.n_group = static_cast<int>(config_int_or(config, "n_group", 1));
+      m.topk_group = static_cast<int>(config_int_or(config, "topk_group", 1));
+      m.routed_scaling_factor = config_number_or(config, "routed_scaling_factor", 1.0);
+      m.rope_interleave = config_bool_or(config, "rope_interleave", true);
+    }
+  }
+  m.moe_layer = moe_layers(f, config, m.n_layers, m.n_experts);
+  return m;
+}
+
+bool pattern_present(const TensorPattern& p, const ModelConfig& c) {
+  const json& raw = c.raw;
+  std::string key(p.config_key);
+  switch (p.presence) {
+    case Presence::kAlways: return true;
+    case Presence::kIfUntied: return !c.tie_embeddings;
+    case Presence::kIfConfigTrue: return config_bool_or(raw, key, false);
+    case Presence::kIfConfigSet: return has(raw, key);
+    case Presence::kIfConfigUnset: return !has(raw, key);
+    case Presence::kIfConfigPositive: return config_number_or(raw, key, 0) > 0;
+  }
+  return false;
+}
+
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
+  std::vector<ExpectedTensor> out;
+  for (const auto& p : c.family->tensors) {
+    if (!pattern_present(p, c)) continue;
+    if (p.layers == LayerKind::kGlobal) {
+      out.push_back({std::string(p.pattern), &p});
+      continue;
+    }
+    for (int l = 0; l < c.n_layers; ++l) {
+      bool moe = c.is_moe_layer(l);
+      if ((p.layers == LayerKind::kMoeLayer && !moe) || (p.layers == LayerKind::kDenseLayer && moe)) continue;
+      if (p.role == Role::kExpert)
+        for (int e = 0; e < c.n_experts; ++e) out.push_back({expand(p.pattern, l, e), &p, l, e});
+      else
+        out.push_back({expand(p.pattern, l), &p, l});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ExpectedTensor& a, const ExpectedTensor& b) { return natural_less(a.name, b.name); });
+  return out;
+}
+
+std::optional<ExpectedTensor> classify_tensor(const Family& f, const std::string& name) {
+  for (const auto& p : f.tensors) {
+    int layer = -1, expert = -1;
+    if (match_pattern(p.pattern, name, &layer, &expert)) return ExpectedTensor{name, &p, layer, expert};
+  }
+  return std::nullopt;
+}
+
+}  // namespace moeforge

@@ -1,0 +1,25 @@
+// Helpers shared by the unit and end-to-end tests: fixture paths and scratch directories.
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace moeforge::test {
+
+std::filesystem::path fixtures();                        // ../shared/fixtures
+std::filesystem::path fixture(const std::string& rel);   // fixtures() / rel
+// A fresh empty directory under the system temp dir, removed when the object dies.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& tag);
+  ~ScratchDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string read_text(const std::filesystem::path& p);
+void write_bytes(const std::filesystem::path& p, const std::string& bytes);
+
+}  // namespace moeforge::test
