@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. release build, unit + end-to-end tests (ctest);
+#   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang);
+#   3. libFuzzer on the safetensors and GGUF header parsers, FUZZ_SECONDS each (default 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+ctest --test-dir build --output-on-failure
+
+CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOEFORGE_SANITIZE=ON -DMOEFORGE_FUZZ=ON >/dev/null
+cmake --build build-asan -j"$(nproc)" --target moeforge_unit fuzz_safetensors fuzz_gguf
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/moeforge_unit
+
+seconds=${FUZZ_SECONDS:-60}
+for target in safetensors gguf; do
+  corpus=build-asan/corpus-$target
+  rm -rf "$corpus" && mkdir -p "$corpus" && cp fuzz/corpus/$target/* "$corpus"/
+  echo "fuzzing the $target parser for ${seconds}s"
+  build-asan/fuzz_$target -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
+done
+echo "all tests passed"
