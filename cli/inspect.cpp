@@ -22,7 +22,7 @@ Verb inspect_verb() {
     InspectOptions o{p.flag("tensors"), p.str("filter"), p.flag("stats"), static_cast<int>(p.integer("threads"))};
     std::filesystem::path path = p.str("path");
     nlohmann::ordered_json report;
-    if (std::filesystem::is_regular_file(path) && looks_like_gguf(path)) {
+    if (std::filesystem::is_regular_file(path) && (looks_like_gguf(path) || path.extension() == ".gguf")) {
       report = inspect_gguf(read_gguf(path), path.string(), o);
     } else {
       Checkpoint ckpt(path);

@@ -9,7 +9,7 @@
 #include "tests/test_support.hpp"
 
 using namespace moeforge;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

@@ -64,7 +64,7 @@ void check_round_trip(const Plan& p, const fs::path& out) {
     auto want = expected_bytes(t);
     auto got = c.data(r);
     REQUIRE(got.size() == want.size());
-    CHECK(std::memcmp(got.data(), want.data(), want.size()) == 0);
+    CHECK((want.empty() || std::memcmp(got.data(), want.data(), want.size()) == 0));
   }
 }
 
