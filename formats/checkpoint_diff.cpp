@@ -28,9 +28,10 @@ struct Difference {
 
 Difference compare_rows(const TensorInfo& a, const TensorInfo& b, int64_t r0, int64_t r1) {
   size_t n = static_cast<size_t>((r1 - r0) * a.cols());
-  std::vector<float> va(n), vb(n);
-  read_rows_f32(a, r0, r1, va.data());
-  read_rows_f32(b, r0, r1, vb.data());
+  float* va = thread_scratch(n, 0);
+  float* vb = thread_scratch(n, 1);
+  read_rows_f32(a, r0, r1, va);
+  read_rows_f32(b, r0, r1, vb);
   Difference d;
   for (size_t i = 0; i < n; ++i) {
     double x = va[i], y = vb[i];

@@ -52,19 +52,25 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path.string())
     }
     data_ = static_cast<const std::byte*>(p);
   }
-  ::close(fd);
+  fd_ = fd;
 }
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
-void MappedFile::prefetch(size_t offset, size_t length) const {
-  size_t p = page_size();
-  if (data_ == nullptr || offset >= size_) return;
-  size_t begin = offset / p * p;
-  size_t end = std::min(offset + length, size_);
-  ::madvise(const_cast<std::byte*>(data_) + begin, end - begin, MADV_WILLNEED);
+void MappedFile::read(size_t offset, size_t length, std::byte* dst) const {
+  if (offset > size_ || length > size_ - offset)
+    throw IoError(path_ + ": read of " + std::to_string(length) + " bytes at " + std::to_string(offset) + " past the end");
+  while (length > 0) {
+    ssize_t got = ::pread(fd_, dst, length, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) throw IoError(path_ + ": read failed at byte " + std::to_string(offset) + ": " + (got == 0 ? std::string("file shrank") : std::strerror(errno)));
+    dst += got;
+    offset += static_cast<size_t>(got);
+    length -= static_cast<size_t>(got);
+  }
 }
 
 void MappedFile::release(size_t offset, size_t length) const {

@@ -29,9 +29,10 @@ OutputTensor copy_tensor(const TensorInfo& source, const std::string& out_name, 
   } else {
     out.source = "convert " + source.name + " " + std::string(dtype_name(source.dtype)) + "→" + std::string(dtype_name(out_dtype));
     out.produce = [src, out_dtype](int64_t r0, int64_t r1, std::byte* dst) {
-      std::vector<float> buf(static_cast<size_t>((r1 - r0) * src->cols()));
-      read_rows_f32(*src, r0, r1, buf.data());
-      from_f32(out_dtype, buf.data(), buf.size(), dst);
+      size_t n = static_cast<size_t>((r1 - r0) * src->cols());
+      float* buf = thread_scratch(n);
+      read_rows_f32(*src, r0, r1, buf);
+      from_f32(out_dtype, buf, n, dst);
     };
   }
   return out;

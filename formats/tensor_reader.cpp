@@ -27,14 +27,25 @@ ByteRange rows_of(const TensorInfo& t, int64_t row_begin, int64_t row_end) {
 
 void copy_rows_raw(const TensorInfo& t, int64_t row_begin, int64_t row_end, std::byte* dst) {
   ByteRange r = rows_of(t, row_begin, row_end);
-  std::memcpy(dst, r.data, r.length);
-  t.file->mapping().release(r.offset_in_file, r.length);
+  t.file->mapping().read(r.offset_in_file, r.length, dst);
 }
 
 void read_rows_f32(const TensorInfo& t, int64_t row_begin, int64_t row_end, float* dst) {
   ByteRange r = rows_of(t, row_begin, row_end);
-  to_f32(t.dtype, r.data, r.length / dtype_size(t.dtype), dst);
-  t.file->mapping().release(r.offset_in_file, r.length);
+  if (t.dtype == DType::kF32) {
+    t.file->mapping().read(r.offset_in_file, r.length, reinterpret_cast<std::byte*>(dst));
+    return;
+  }
+  auto* raw = reinterpret_cast<std::byte*>(thread_scratch((r.length + 3) / 4, 3));
+  t.file->mapping().read(r.offset_in_file, r.length, raw);
+  to_f32(t.dtype, raw, r.length / dtype_size(t.dtype), dst);
+}
+
+float* thread_scratch(size_t n, int slot) {
+  thread_local std::vector<float> buffers[4];
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
 }
 
 std::vector<float> read_f32(const TensorInfo& t) {

@@ -65,13 +65,12 @@ std::vector<TensorStats> compute_stats(const std::vector<const TensorInfo*>& ten
   }
   std::vector<TensorStats> partial(chunks.size());
   int n_threads = resolve_threads(threads);
-  std::vector<std::vector<float>> buffers(static_cast<size_t>(n_threads));
-  parallel_for(chunks.size(), n_threads, [&](size_t c, int worker) {
+  parallel_for(chunks.size(), n_threads, [&](size_t c, int) {
     const TensorInfo& t = *tensors[chunks[c].tensor];
-    auto& buf = buffers[static_cast<size_t>(worker)];
-    buf.resize(static_cast<size_t>((chunks[c].r1 - chunks[c].r0) * t.cols()));
-    read_rows_f32(t, chunks[c].r0, chunks[c].r1, buf.data());
-    partial[c].add(buf.data(), buf.size());
+    size_t n = static_cast<size_t>((chunks[c].r1 - chunks[c].r0) * t.cols());
+    float* buf = thread_scratch(n);
+    read_rows_f32(t, chunks[c].r0, chunks[c].r1, buf);
+    partial[c].add(buf, n);
   });
   // Merge in chunk order so the float64 sums do not depend on the thread count.
   std::vector<TensorStats> out(tensors.size());
