@@ -193,7 +193,7 @@ TEST_CASE("diff reports missing tensors and shape differences") {
 
 TEST_CASE("an interrupted convert leaves nothing that looks like a checkpoint") {
   ScratchDir dir("kill");
-  make_big_checkpoint(dir / "big", 256);
+  make_big_checkpoint(dir / "big", 512);
   for (int sig : {SIGKILL, SIGINT}) {
     CAPTURE(sig);
     fs::path out = dir / ("out" + std::to_string(sig));
@@ -204,12 +204,19 @@ TEST_CASE("an interrupted convert leaves nothing that looks like a checkpoint") 
       execl(bin.c_str(), bin.c_str(), "convert", in.c_str(), o.c_str(), "--dtype", "bf16", "--threads", "1", "--quiet", nullptr);
       _exit(127);
     }
-    usleep(150000);
+    // Strike as soon as the writer has created its partial files, long before it can finish.
+    bool started = false;
+    for (int i = 0; i < 20000 && !started; ++i) {
+      usleep(500);
+      if (fs::exists(out))
+        for (const auto& e : fs::directory_iterator(out)) started = started || e.path().extension() == ".partial";
+    }
     kill(pid, sig);
     int status = 0;
     waitpid(pid, &status, 0);
     bool finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    REQUIRE_FALSE(finished);  // the input is large enough that 150 ms never suffice
+    REQUIRE(started);
+    REQUIRE_FALSE(finished);
     if (sig == SIGINT) CHECK(WEXITSTATUS(status) == 130);
     CHECK_FALSE(looks_like_checkpoint(out));
     if (sig == SIGINT && fs::exists(out)) CHECK(fs::is_empty(out));  // partial files removed too
