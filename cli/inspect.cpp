@@ -3,6 +3,7 @@
 #include "formats/checkpoint.hpp"
 #include "formats/gguf.hpp"
 #include "model/inspection.hpp"
+#include "model/stats_file.hpp"
 
 namespace moeforge {
 
@@ -24,6 +25,10 @@ Verb inspect_verb() {
     nlohmann::ordered_json report;
     if (std::filesystem::is_regular_file(path) && (looks_like_gguf(path) || path.extension() == ".gguf")) {
       report = inspect_gguf(read_gguf(path), path.string(), o);
+    } else if (is_stats_file(path)) {
+      report = describe_stats(read_stats(path), path.string());
+      emit(p, report, [&] { print_stats(report); });
+      return 0;
     } else {
       Checkpoint ckpt(path);
       report = inspect_checkpoint(ckpt, o);

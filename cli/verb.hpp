@@ -30,5 +30,7 @@ void emit(const ParamValues& values, const nlohmann::ordered_json& report, const
 Verb inspect_verb();
 Verb diff_verb();
 Verb convert_verb();
+Verb eval_verb();
+Verb observe_verb();
 
 }  // namespace moeforge

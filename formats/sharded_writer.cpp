@@ -18,6 +18,7 @@
 #include "core/parallel.hpp"
 #include "core/strings.hpp"
 #include "formats/module_order.hpp"
+#include "formats/safetensors_writer.hpp"
 
 namespace moeforge {
 namespace fs = std::filesystem;
@@ -35,28 +36,10 @@ std::string shard_name(size_t i, size_t n) {
   return buf;
 }
 
-std::string header_metadata(const Plan& plan) {
-  json meta = {{"format", "pt"}, {"producer", std::string("moeforge ") + moeforge_version()}};
+std::map<std::string, std::string> header_metadata(const Plan& plan) {
+  std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", std::string("moeforge ") + moeforge_version()}};
   if (!plan.provenance.empty()) meta["moeforge"] = plan.provenance.dump();
-  return meta.dump();
-}
-
-std::string build_header(const Plan& plan, const std::string& metadata, const std::vector<size_t>& order,
-                         std::vector<uint64_t>* relative_offsets) {
-  std::string h = "{\"__metadata__\":" + metadata;
-  uint64_t cursor = 0;
-  for (size_t idx : order) {
-    const OutputTensor& t = plan.tensors[idx];
-    json shape = json::array();
-    for (int64_t d : t.shape) shape.push_back(d);
-    h += "," + json(t.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(t.dtype)) + "\",\"shape\":" + shape.dump() +
-         ",\"data_offsets\":[" + std::to_string(cursor) + "," + std::to_string(cursor + t.nbytes()) + "]}";
-    relative_offsets->push_back(cursor);
-    cursor += t.nbytes();
-  }
-  h += "}";
-  h.append((8 - h.size() % 8) % 8, ' ');
-  return h;
+  return meta;
 }
 
 void check_plan(const Plan& plan) {
@@ -241,20 +224,21 @@ std::vector<ShardLayout> layout_shards(const Plan& plan, uint64_t max_shard_size
     groups.back().push_back(i);
     current += b;
   }
-  std::string metadata = header_metadata(plan);
+  auto metadata = header_metadata(plan);
   std::vector<ShardLayout> shards;
   for (size_t g = 0; g < groups.size(); ++g) {
     ShardLayout s;
     s.file_name = shard_name(g, groups.size());
-    s.tensors = groups[g];
-    std::sort(s.tensors.begin(), s.tensors.end(), [&](size_t a, size_t b) {
-      const auto& ta = plan.tensors[a];
-      const auto& tb = plan.tensors[b];
-      if (ta.dtype != tb.dtype) return ta.dtype > tb.dtype;
-      return ta.name < tb.name;
-    });
+    std::vector<HeaderEntry> entries;
+    std::map<std::string, size_t> index_of;
+    for (size_t idx : groups[g]) {
+      const auto& t = plan.tensors[idx];
+      entries.push_back({t.name, t.dtype, t.shape, t.nbytes()});
+      index_of[t.name] = idx;
+    }
     std::vector<uint64_t> relative;
-    s.header = build_header(plan, metadata, s.tensors, &relative);
+    s.header = build_safetensors_header(entries, metadata, &relative);
+    for (const auto& e : entries) s.tensors.push_back(index_of[e.name]);
     uint64_t data_start = 8 + s.header.size();
     for (uint64_t r : relative) s.offsets.push_back(data_start + r);
     s.file_size = data_start;

@@ -29,6 +29,24 @@ float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
+MoeChunk MoeChunk::slice(int64_t from, int64_t to) const {
+  MoeChunk c = *this;
+  const int64_t H = hidden;
+  c.token_begin = token_begin + from;
+  c.n = to - from;
+  c.input = input + from * H;
+  c.residual = residual ? residual + from * H : nullptr;
+  c.router_logits = router_logits + from * n_experts;
+  c.probs = probs + from * n_experts;
+  c.topk_idx = topk_idx + from * k;
+  c.topk_weight = topk_weight + from * k;
+  c.expert_out = expert_out + from * k * H;
+  c.routed_out = routed_out + from * H;
+  c.block_out = block_out + from * H;
+  c.all_expert_out = all_expert_out ? all_expert_out + from * H : nullptr;
+  return c;
+}
+
 MlpWeights load_dense_mlp(const Checkpoint& ckpt, const ModelConfig& c, int layer) {
   return load_mlp(ckpt, *c.family, Role::kFfn, layer, -1, c.intermediate, c.hidden);
 }
@@ -160,6 +178,7 @@ void moe_block(const ModelConfig& c, const MoeWeights& w, int layer, const Mat& 
     chunk.routed_out = routed.data();
     chunk.block_out = block;
     chunk.all_expert_out = all ? everything.data() : nullptr;
+    chunk.all_stride = n;
     observer.moe(chunk);
   }
 }

@@ -32,7 +32,11 @@ struct MoeChunk {
   const float* expert_out = nullptr;     // [n, k, hidden] unweighted outputs of the chosen experts
   const float* routed_out = nullptr;     // [n, hidden] Σ weight × expert output (no shared expert)
   const float* block_out = nullptr;      // [n, hidden] the block's output, shared expert included
-  const float* all_expert_out = nullptr; // [E, n, hidden] every expert on every token, if asked
+  const float* all_expert_out = nullptr; // every expert on every token, if asked: row (e * all_stride + i)
+  int64_t all_stride = 0;                // rows per expert in all_expert_out
+
+  // The rows [from, to) of this chunk as a chunk of its own.
+  MoeChunk slice(int64_t from, int64_t to) const;
 };
 
 class Observer {

@@ -1,0 +1,34 @@
+// moeforge eval MODEL (--data FILE... | --bytes FILE...): NLL, perplexity, bits per token/byte.
+#include "cli/data_options.hpp"
+#include "cli/verb.hpp"
+#include "model/evaluation.hpp"
+
+namespace moeforge {
+
+Verb eval_verb() {
+  using T = ParamType;
+  Verb v;
+  v.name = "eval";
+  v.description = "mean NLL, perplexity and bits per byte of a model on token or byte files";
+  v.params = with(with({{.name = "model", .type = T::kPath, .help = "checkpoint", .positional = true, .required = true}}, data_params()),
+                  with({{.name = "windows", .type = T::kFlag, .help = "include every window's mean NLL in --json output"},
+                        {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0}},
+                       output_params()));
+  v.run = [](const ParamValues& p) {
+    Checkpoint ckpt(p.str("model"));
+    Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
+    DataSet data = load_dataset(p, engine.config().vocab);
+    auto results = evaluate(engine, data);
+    bool bytes = p.strings("data").empty();
+    auto report = eval_report(results, bytes);
+    report["model"] = p.str("model");
+    report["seq_len"] = p.integer("seq-len");
+    if (p.flag("windows"))
+      for (size_t i = 0; i < results.size(); ++i) report["files"][i]["window_nll"] = results[i].window_nll;
+    emit(p, report, [&] { print_eval(report); });
+    return 0;
+  };
+  return v;
+}
+
+}  // namespace moeforge

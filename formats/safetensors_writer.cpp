@@ -1,0 +1,70 @@
+#include "formats/safetensors_writer.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/interrupt.hpp"
+
+namespace moeforge {
+
+std::string build_safetensors_header(std::vector<HeaderEntry>& entries, const std::map<std::string, std::string>& metadata,
+                                     std::vector<uint64_t>* offsets) {
+  std::stable_sort(entries.begin(), entries.end(), [](const HeaderEntry& a, const HeaderEntry& b) {
+    return a.dtype != b.dtype ? a.dtype > b.dtype : a.name < b.name;
+  });
+  std::string h = "{\"__metadata__\":" + nlohmann::json(metadata).dump();
+  uint64_t cursor = 0;
+  offsets->clear();
+  for (const auto& e : entries) {
+    nlohmann::json shape = nlohmann::json::array();
+    for (int64_t d : e.shape) shape.push_back(d);
+    h += "," + nlohmann::json(e.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(e.dtype)) + "\",\"shape\":" + shape.dump() +
+         ",\"data_offsets\":[" + std::to_string(cursor) + "," + std::to_string(cursor + e.nbytes) + "]}";
+    offsets->push_back(cursor);
+    cursor += e.nbytes;
+  }
+  h += "}";
+  h.append((8 - h.size() % 8) % 8, ' ');
+  return h;
+}
+
+void write_safetensors_file(const std::filesystem::path& path, std::vector<MemoryTensor> tensors,
+                            const std::map<std::string, std::string>& metadata) {
+  std::vector<HeaderEntry> entries;
+  for (const auto& t : tensors) {
+    if (t.bytes.size() != static_cast<uint64_t>(shape_numel(t.shape)) * dtype_size(t.dtype))
+      throw Error(ExitCode::kInternal, "tensor '" + t.name + "': byte count does not match its shape");
+    entries.push_back({t.name, t.dtype, t.shape, t.bytes.size()});
+  }
+  std::vector<uint64_t> offsets;
+  std::string header = build_safetensors_header(entries, metadata, &offsets);
+  std::map<std::string, const MemoryTensor*> by_name;
+  for (const auto& t : tensors) by_name[t.name] = &t;
+  std::filesystem::path partial = path.string() + ".partial";
+  track_partial(partial);
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError(partial.string() + ": cannot create");
+    uint64_t len = header.size();
+    char prefix[8];
+    for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(len >> (8 * i));
+    out.write(prefix, 8);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    for (const auto& e : entries) {
+      const auto& b = by_name[e.name]->bytes;
+      out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+    }
+    out.flush();
+    if (!out) {
+      std::filesystem::remove(partial);
+      untrack_partial(partial);
+      throw IoError(partial.string() + ": write failed");
+    }
+  }
+  std::filesystem::rename(partial, path);
+  untrack_partial(partial);
+}
+
+}  // namespace moeforge
