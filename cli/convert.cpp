@@ -18,7 +18,6 @@ Verb convert_verb() {
     Checkpoint in(p.str("input"));
     Plan plan = plan_convert(in, requested_dtype(p));
     plan.provenance = provenance(v, p);
-    plan.provenance["inputs"] = {p.str("input")};
     return write_output(plan, p);
   };
   return v;

@@ -6,8 +6,11 @@
 
 namespace moeforge {
 
-ParamTable data_params();
+ParamTable data_params();    // --data, --bytes and the window options
+ParamTable window_params();  // --seq-len, --max-tokens, --id-width
 bool has_data(const ParamValues& p);
 DataSet load_dataset(const ParamValues& p, int64_t vocab);
+// The files of one list option (token ids) or its byte twin, in order; at most one may be given.
+std::vector<DataFile> load_files(const ParamValues& p, const std::string& ids_key, const std::string& bytes_key, int64_t vocab);
 
 }  // namespace moeforge

@@ -51,7 +51,7 @@ class Binder {
       opt = sub_->add_flag(flag_name)->description(help);
     } else if (is_list(p)) {
       opt = sub_->add_option(flag_name, lists_[p.name], help);
-      if (!p.greedy && !p.positional) opt->expected(1);
+      if (!p.greedy && !p.positional) opt->expected(1)->allow_extra_args(false);
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     } else {
       opt = sub_->add_option(flag_name, scalars_[p.name], help);
@@ -73,7 +73,7 @@ class Binder {
 
 int main(int argc, char** argv) {
   install_interrupt_cleanup();
-  std::vector<Verb> verbs = {inspect_verb(), diff_verb(), convert_verb(), eval_verb(), observe_verb()};
+  std::vector<Verb> verbs = {inspect_verb(), diff_verb(), convert_verb(), eval_verb(), observe_verb(), compose_verb(), upcycle_verb()};
   CLI::App app{"moeforge: build Mixture-of-Experts checkpoints from dense experts and make MoE checkpoints smaller"};
   app.set_version_flag("--version", std::string("moeforge ") + moeforge_version());
   app.require_subcommand(1);

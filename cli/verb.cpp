@@ -15,7 +15,15 @@ ParamTable output_params() {
 }
 
 nlohmann::json provenance(const Verb& verb, const ParamValues& values) {
-  return {{"tool", std::string("moeforge ") + moeforge_version()}, {"verb", verb.name}, {"options", values.output_relevant(verb.params)}};
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const auto& p : verb.params) {
+    if (p.name == "output" || p.name == "out" || !values.has(p.name)) continue;
+    if (p.type == ParamType::kPath) inputs.push_back(values.str(p.name));
+    if (p.type == ParamType::kPathList)
+      for (const auto& s : values.strings(p.name)) inputs.push_back(s);
+  }
+  return {{"tool", std::string("moeforge ") + moeforge_version()}, {"verb", verb.name}, {"inputs", inputs},
+          {"options", values.output_relevant(verb.params)}};
 }
 
 void emit(const ParamValues& values, const nlohmann::ordered_json& report, const std::function<void()>& human) {

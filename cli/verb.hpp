@@ -32,5 +32,7 @@ Verb diff_verb();
 Verb convert_verb();
 Verb eval_verb();
 Verb observe_verb();
+Verb compose_verb();
+Verb upcycle_verb();
 
 }  // namespace moeforge

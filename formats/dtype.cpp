@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -151,6 +152,28 @@ void to_f32(DType t, const std::byte* src, size_t n, float* dst) {
 void to_f64(DType t, const std::byte* src, size_t n, double* dst) {
   size_t s = dtype_size(t);
   for (size_t i = 0; i < n; ++i) dst[i] = element_as_f64(t, src + s * i);
+}
+
+namespace {
+
+// float64 → float32 rounded to odd: truncate toward zero, and set the last bit if anything was cut.
+float round_to_odd(double d) {
+  float f = static_cast<float>(d);
+  if (static_cast<double>(f) == d || std::isnan(d) || std::isinf(f)) return f;
+  if (std::fabs(static_cast<double>(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+  return float_of(bits_of(f) | 1u);
+}
+
+}  // namespace
+
+void from_f64(DType t, const double* src, size_t n, std::byte* dst) {
+  if (t == DType::kF64) {
+    std::memcpy(dst, src, n * 8);
+    return;
+  }
+  std::vector<float> f(n);
+  for (size_t i = 0; i < n; ++i) f[i] = t == DType::kF32 ? static_cast<float>(src[i]) : round_to_odd(src[i]);
+  from_f32(t, f.data(), n, dst);
 }
 
 void from_f32(DType t, const float* src, size_t n, std::byte* dst) {

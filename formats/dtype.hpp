@@ -41,6 +41,10 @@ uint16_t f32_to_f16(float value);
 float f8e4m3_to_f32(uint8_t bits);  // e4m3fn: no infinities, S.1111.111 is NaN
 float f8e5m2_to_f32(uint8_t bits);
 
+// Writes n float64 values as type t with a single rounding: directly for F32/F64, and for the
+// 16-bit types through float32 rounded to odd, which makes the second rounding exact.
+void from_f64(DType t, const double* src, size_t n, std::byte* dst);
+
 // Converts n elements of type t at src (any alignment) to float32 / float64.
 void to_f32(DType t, const std::byte* src, size_t n, float* dst);
 void to_f64(DType t, const std::byte* src, size_t n, double* dst);

@@ -145,3 +145,27 @@ TEST_CASE("dtype names and sizes") {
   CHECK(DType::kF16 > DType::kU8);
   CHECK(DType::kU8 > DType::kBool);
 }
+
+TEST_CASE("float64 to 16-bit floats rounds once (round-to-odd intermediate)") {
+  // 1 + 2^-8 + 2^-30 lies just above a bf16 midpoint; rounding to float32 first lands exactly on
+  // the midpoint and a second round-to-even would go down. One rounding must go up.
+  double d = 1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -30);
+  std::byte out[2];
+  from_f64(DType::kBF16, &d, 1, out);
+  uint16_t b;
+  std::memcpy(&b, out, 2);
+  CHECK(b == 0x3f81);
+  CHECK(f32_to_bf16(static_cast<float>(d)) == 0x3f80);  // the double-rounding trap
+  double e = 1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40);
+  from_f64(DType::kF16, &e, 1, out);
+  std::memcpy(&b, out, 2);
+  CHECK(b == 0x3c01);
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 100000; ++i) {  // exact values agree with the float32 path
+    float f = std::ldexp(static_cast<float>(rng() % 16777216) / 16777216.0f, static_cast<int>(rng() % 40) - 20);
+    double dd = f;
+    from_f64(DType::kBF16, &dd, 1, out);
+    std::memcpy(&b, out, 2);
+    CHECK(b == f32_to_bf16(f));
+  }
+}

@@ -1,0 +1,137 @@
+#include "merge/compose.hpp"
+
+#include <map>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "formats/convert_plan.hpp"
+#include "merge/compatibility.hpp"
+#include "merge/moe_config.hpp"
+#include "merge/tensor_producers.hpp"
+
+namespace moeforge {
+namespace {
+
+const TensorInfo& dense_ffn(const DenseInput& in, int layer, Proj proj) {
+  return in.ckpt->require_tensor(expand(find_pattern(*in.config.family, Role::kFfn, proj)->pattern, layer));
+}
+
+std::vector<double> shared_weights(const ComposeSpec& s) {
+  size_t n = s.experts.size();
+  if (s.shared != SharedWeights::kWeighted) return std::vector<double>(n, 1.0 / static_cast<double>(n));
+  if (s.weights.size() != n)
+    throw UsageError("--weights: " + std::to_string(s.weights.size()) + " values for " + std::to_string(n) + " experts");
+  double total = std::accumulate(s.weights.begin(), s.weights.end(), 0.0);
+  for (double w : s.weights)
+    if (w < 0) throw UsageError("--weights must not be negative");
+  if (total <= 0) throw UsageError("--weights must not all be zero");
+  std::vector<double> out;
+  for (double w : s.weights) out.push_back(w / total);
+  return out;
+}
+
+// The dtype new tensors (routers, gates, norms) get when none is requested: the experts' FFN dtype.
+DType new_tensor_dtype(const ComposeSpec& s, const DenseInput& first) {
+  return s.dtype ? *s.dtype : dense_ffn(first, 0, Proj::kGate).dtype;
+}
+
+}  // namespace
+
+Plan plan_compose(const ComposeSpec& s) {
+  if (s.experts.empty()) throw UsageError("compose needs at least one --expert");
+  std::vector<DenseInput> experts;
+  for (size_t i = 0; i < s.experts.size(); ++i) experts.push_back(dense_input(*s.experts[i], "--expert " + std::to_string(i)));
+  for (size_t i = 1; i < experts.size(); ++i) check_fit(experts[0], experts[i], s.pad_experts);
+  std::optional<DenseInput> base, shared_src;
+  if (s.base) {
+    base = dense_input(*s.base, "--base");
+    check_fit(experts[0], *base, true);
+  }
+  if (s.shared == SharedWeights::kBase && !base) throw UsageError("--shared base needs --base PATH");
+  const DenseInput& reference = base ? *base : experts[0];
+  const std::string from(reference.config.family->model_type);
+  std::string arch = s.output_arch.empty() ? default_moe_arch(from) : s.output_arch;
+  const Family& target = require_family(arch, "--output-arch: ");
+  if (!target.moe) throw UsageError("--output-arch " + arch + " is not an MoE family");
+
+  MoeShape shape;
+  shape.experts = static_cast<int>(experts.size());
+  shape.experts_per_token = std::min<int>(s.experts_per_token, shape.experts);
+  for (const auto& e : experts) shape.expert_width = std::max(shape.expert_width, e.config.intermediate);
+  shape.renormalize = s.renormalize;
+  if (!target.shared_ffn_key.empty()) {
+    if (s.shared_expert) shared_src = dense_input(*s.shared_expert, "--shared-expert");
+    else if (base) shared_src = base;
+    else throw UsageError(arch + " has a shared expert: pass --shared-expert PATH or --base PATH (whose FFN becomes the shared expert)");
+    check_fit(experts[0], *shared_src, true);
+    shape.shared_width = shared_src->config.intermediate;
+  }
+  Plan plan;
+  plan.config = moe_config(reference.ckpt->config(), target, shape, reference.ckpt->label());
+  ModelConfig out = resolve_config(plan.config, "the composed config");
+
+  std::vector<std::string> warnings;
+  RouterModels models;
+  for (const auto& e : experts) models.per_row.push_back(e.ckpt);
+  models.base = base ? base->ckpt : nullptr;
+  models.embedding = reference.ckpt;
+  if (s.router.method == RouterMethod::kHidden && !base) throw UsageError("--router hidden runs the base model: pass --base PATH (or use centroid)");
+  auto routers = std::make_shared<std::vector<std::vector<double>>>(
+      init_routers(s.router, models, shape.experts, out.n_layers, out.hidden, out.moe_layer, &warnings));
+
+  std::vector<double> w = shared_weights(s);
+  std::vector<const TensorInfo*> none;
+  DType fresh = new_tensor_dtype(s, experts[0]);
+  for (const auto& e : expected_tensors(out)) {
+    Role role = e.pattern->role;
+    if (role == Role::kExpert) {
+      const TensorInfo& src = dense_ffn(experts[static_cast<size_t>(e.expert)], e.layer, e.pattern->proj);
+      DType dt = output_dtype(s.dtype, src.dtype);
+      Shape want = e.pattern->proj == Proj::kDown ? Shape{out.hidden, shape.expert_width} : Shape{shape.expert_width, out.hidden};
+      plan.tensors.push_back(src.shape == want ? copy_tensor(src, e.name, dt) : zero_padded(src, e.name, dt, want));
+    } else if (role == Role::kSharedExpert) {
+      const TensorInfo& src = dense_ffn(*shared_src, e.layer, e.pattern->proj);
+      plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));
+    } else if (role == Role::kRouter) {
+      auto values = std::make_shared<const std::vector<double>>((*routers)[static_cast<size_t>(e.layer)]);
+      plan.tensors.push_back(from_values(values, {shape.experts, out.hidden}, e.name, fresh,
+                                         std::string("router: ") + router_method_name(s.router.method)));
+    } else if (role == Role::kSharedExpertGate) {
+      plan.tensors.push_back(filled(0.0, {1, out.hidden}, e.name, fresh, "zeros: sigmoid(0) = 1/2 until trained"));
+    } else if (role == Role::kQkNorm && reference.ckpt->find_tensor(e.name) == nullptr) {
+      Shape qk = {(e.name.find("q_norm") != std::string::npos ? out.n_heads : out.n_kv_heads) * out.head_dim};
+      plan.tensors.push_back(filled(1.0, qk, e.name, fresh, "ones: new q/k norm (changes attention until trained)"));
+      if (e.layer == 0 && e.name.find("q_norm") != std::string::npos)
+        warnings.push_back(arch + " normalises q and k; the inputs have no such norms, so unit-weight norms are added and the "
+                                  "attention no longer computes what the experts computed (train before use)");
+    } else if (s.shared == SharedWeights::kBase) {
+      const TensorInfo& src = base->ckpt->require_tensor(e.name);
+      plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));
+    } else {
+      std::vector<const TensorInfo*> sources;
+      for (const auto& x : experts) sources.push_back(&x.ckpt->require_tensor(e.name));
+      OutputTensor t = weighted_average(sources, w, e.name, output_dtype(s.dtype, sources[0]->dtype));
+      t.source = (s.shared == SharedWeights::kUniform ? "mean of " : "weighted mean of ") + std::to_string(sources.size()) + " experts";
+      plan.tensors.push_back(std::move(t));
+    }
+  }
+  for (const TensorInfo* t : reference.ckpt->tensors()) {  // every input tensor must have a home
+    auto cls = classify_tensor(*reference.config.family, t->name);
+    bool ffn = cls && cls->pattern->role == Role::kFfn;
+    bool written = std::any_of(plan.tensors.begin(), plan.tensors.end(), [&](const OutputTensor& o) { return o.name == t->name; });
+    if (!ffn && !written) throw UnsupportedError(where(reference.ckpt->label(), t->name) + "has no place in a " + arch + " checkpoint");
+  }
+  set_torch_dtype(plan.config, plan);
+  plan.side_files = reference.ckpt->side_files();
+  for (const auto& e : experts) plan.inputs.push_back(e.ckpt->path());
+  if (base) plan.inputs.push_back(base->ckpt->path());
+  for (const auto& line : config_diff(reference.ckpt->config(), plan.config)) plan.notes.push_back("config " + line);
+  for (const auto& w : warnings) {
+    warn(w);
+    plan.notes.push_back("warning: " + w);
+  }
+  return plan;
+}
+
+}  // namespace moeforge
