@@ -14,7 +14,7 @@ Verb observe_verb() {
   v.name = "observe";
   v.description = "run a model over calibration data and save routing and expert statistics";
   v.params = with(with({{.name = "model", .type = T::kPath, .help = "checkpoint", .positional = true, .required = true},
-                        {.name = "out", .type = T::kPath, .help = "statistics file to write (.safetensors)", .required = true}},
+                        {.name = "out", .type = T::kPath, .help = "statistics file to write (.safetensors)", .required = true, .affects_output = false}},
                        data_params()),
                   with({{.name = "all-experts", .type = T::kFlag, .help = "also run every expert on every token (output similarity statistics; E/k times the FFN work)"},
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
