@@ -5,7 +5,7 @@
 # RSS grows with the model.
 source "$(dirname "$0")/common.sh"
 cmake --build "$root/build" -j"$(nproc)" --target moeforge moeforge_make_model >/dev/null
-for layers in 4 8; do
+for layers in 8 12; do
   experts=()
   for e in 0 1 2 3; do
     dir=$work/expert-$layers-$e
@@ -18,6 +18,7 @@ for layers in 4 8; do
   cat "$work"/expert-$layers-*/*.safetensors > /dev/null
   "$bin/moeforge" compose "${experts[@]}" "$work/moe" --quiet --force >/dev/null
   out_bytes=$(bytes_of "$work/moe")
+  rm -rf "$work/moe"
   cleanup='rm -rf "$work/moe" "$work/plain"'
   measure "moeforge compose (uniform, random router)" "$bin/moeforge" compose "${experts[@]}" "$work/moe" --quiet
   t=$secs; rss=$rss_mb

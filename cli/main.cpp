@@ -73,7 +73,7 @@ class Binder {
 
 int main(int argc, char** argv) {
   install_interrupt_cleanup();
-  std::vector<Verb> verbs = {inspect_verb(), diff_verb(), convert_verb(), eval_verb(), observe_verb(), compose_verb(), upcycle_verb()};
+  std::vector<Verb> verbs = {inspect_verb(), diff_verb(), convert_verb(), eval_verb(), observe_verb(), compose_verb(), upcycle_verb(), prune_verb(), merge_experts_verb()};
   CLI::App app{"moeforge: build Mixture-of-Experts checkpoints from dense experts and make MoE checkpoints smaller"};
   app.set_version_flag("--version", std::string("moeforge ") + moeforge_version());
   app.require_subcommand(1);

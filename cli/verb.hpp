@@ -34,5 +34,7 @@ Verb eval_verb();
 Verb observe_verb();
 Verb compose_verb();
 Verb upcycle_verb();
+Verb prune_verb();
+Verb merge_experts_verb();
 
 }  // namespace moeforge

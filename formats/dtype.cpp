@@ -171,7 +171,8 @@ void from_f64(DType t, const double* src, size_t n, std::byte* dst) {
     std::memcpy(dst, src, n * 8);
     return;
   }
-  std::vector<float> f(n);
+  thread_local std::vector<float> f;
+  f.resize(n);
   for (size_t i = 0; i < n; ++i) f[i] = t == DType::kF32 ? static_cast<float>(src[i]) : round_to_odd(src[i]);
   from_f32(t, f.data(), n, dst);
 }

@@ -32,14 +32,22 @@ OutputTensor weighted_average(const std::vector<const TensorInfo*>& sources, con
                             "weighted average of " + std::to_string(sources.size()) + " × " + sources[0]->name);
   int64_t cols = sources[0]->cols();
   t.produce = [sources, weights, cols, out_dtype](int64_t r0, int64_t r1, std::byte* out) {
-    size_t n = static_cast<size_t>((r1 - r0) * cols);
-    std::vector<double> acc(n, 0.0);
-    float* buf = thread_scratch(n, 0);
-    for (size_t s = 0; s < sources.size(); ++s) {
-      read_rows_f32(*sources[s], r0, r1, buf);
-      for (size_t i = 0; i < n; ++i) acc[i] += weights[s] * static_cast<double>(buf[i]);
+    // Sub-blocks of rows keep the float64 accumulator small enough to stay in cache.
+    const int64_t step = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cols, 1));
+    thread_local std::vector<double> acc;
+    const size_t out_row = static_cast<size_t>(cols) * dtype_size(out_dtype);
+    for (int64_t a = r0; a < r1; a += step) {
+      int64_t b = std::min(r1, a + step);
+      size_t n = static_cast<size_t>((b - a) * cols);
+      acc.assign(n, 0.0);
+      float* buf = thread_scratch(n, 0);
+      for (size_t s = 0; s < sources.size(); ++s) {
+        read_rows_f32(*sources[s], a, b, buf);
+        const double w = weights[s];
+        for (size_t i = 0; i < n; ++i) acc[i] += w * static_cast<double>(buf[i]);
+      }
+      store(acc.data(), n, out_dtype, out + static_cast<size_t>(a - r0) * out_row);
     }
-    store(acc.data(), n, out_dtype, out);
   };
   return t;
 }

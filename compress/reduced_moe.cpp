@@ -1,0 +1,111 @@
+#include "compress/reduced_moe.hpp"
+
+#include <cstring>
+#include <set>
+
+#include "core/error.hpp"
+#include "formats/convert_plan.hpp"
+#include "formats/tensor_reader.hpp"
+
+namespace moeforge {
+namespace {
+
+bool singleton(const OutputExpert& e) { return e.members.size() == 1; }
+
+// Rows of a router-shaped tensor ([E, H], or [E] for biases): kept rows copied raw, merged rows as
+// weighted means in float64.
+OutputTensor router_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name, DType dtype) {
+  OutputTensor t;
+  t.name = name;
+  t.dtype = dtype;
+  t.shape = src.shape;
+  t.shape[0] = static_cast<int64_t>(experts.size());
+  const int64_t width = src.shape.size() > 1 ? src.shape[1] : 1;
+  bool all_kept = dtype == src.dtype && std::all_of(experts.begin(), experts.end(), singleton);
+  t.source = all_kept ? "rows of " + src.name : "rows of " + src.name + ", merged rows averaged";
+  const TensorInfo* s = &src;
+  t.whole = true;
+  t.produce = [s, experts, width, dtype, all_kept](int64_t, int64_t, std::byte* out) {
+    if (all_kept) {
+      auto raw = s->file->data(*s);
+      size_t row = static_cast<size_t>(width) * dtype_size(dtype);
+      for (size_t j = 0; j < experts.size(); ++j) std::memcpy(out + j * row, raw.data() + experts[j].members[0] * row, row);
+      return;
+    }
+    std::vector<double> in = read_f64(*s), values(experts.size() * static_cast<size_t>(width), 0.0);
+    for (size_t j = 0; j < experts.size(); ++j)
+      for (size_t m = 0; m < experts[j].members.size(); ++m)
+        for (int64_t d = 0; d < width; ++d) values[j * width + d] += experts[j].weights[m] * in[experts[j].members[m] * width + d];
+    from_f64(dtype, values.data(), values.size(), out);
+  };
+  return t;
+}
+
+}  // namespace
+
+std::string expert_tensor_name(const Family& f, int layer, int expert, Proj proj) {
+  return expand(find_pattern(f, Role::kExpert, proj)->pattern, layer, expert);
+}
+
+Plan plan_reduced_moe(const ReduceSpec& s) {
+  const ModelConfig& c = *s.config;
+  const Family& f = *c.family;
+  int count = -1;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const auto& layer = s.layers[static_cast<size_t>(l)];
+    if (!c.is_moe_layer(l)) continue;
+    if (count >= 0 && static_cast<int>(layer.size()) != count)
+      throw UsageError("the result would keep " + std::to_string(count) + " experts in one layer and " + std::to_string(layer.size()) +
+                       " in layer " + std::to_string(l) + "; " + std::string(f.model_type) +
+                       " configs hold one expert count for every layer (transformers and vLLM need it uniform)");
+    count = static_cast<int>(layer.size());
+    std::set<int> used;
+    for (const auto& e : layer) {
+      if (e.members.empty() || e.members.size() != e.weights.size()) throw Error(ExitCode::kInternal, "malformed output expert");
+      for (int m : e.members) {
+        if (m < 0 || m >= c.n_experts) throw UsageError("layer " + std::to_string(l) + ": expert " + std::to_string(m) + " does not exist");
+        if (!used.insert(m).second) throw UsageError("layer " + std::to_string(l) + ": expert " + std::to_string(m) + " is used twice");
+      }
+    }
+  }
+  if (count < 1) throw UsageError("every MoE layer must keep at least one expert");
+  if (f.router == RouterKind::kSigmoidGroupTopK && count % c.n_group != 0)
+    throw UsageError(std::to_string(count) + " experts cannot be split into n_group = " + std::to_string(c.n_group) + " equal groups");
+
+  Plan plan;
+  plan.config = s.model->config();
+  plan.config[std::string(f.experts_key)] = count;
+  plan.config["num_experts_per_tok"] = std::min(c.top_k, count);
+  if (f.router == RouterKind::kSigmoidGroupTopK)
+    plan.config["topk_group"] = std::min<int64_t>(c.topk_group, c.n_group);
+  ModelConfig out = resolve_config(plan.config, "the reduced config");
+  for (const auto& e : expected_tensors(out)) {
+    const auto* layer = e.layer >= 0 ? &s.layers[static_cast<size_t>(e.layer)] : nullptr;
+    Role role = e.pattern->role;
+    if (role == Role::kExpert) {
+      const OutputExpert& oe = (*layer)[static_cast<size_t>(e.expert)];
+      const TensorInfo& first = s.model->require_tensor(expert_tensor_name(f, e.layer, oe.members[0], e.pattern->proj));
+      DType dt = output_dtype(s.dtype, first.dtype);
+      if (singleton(oe)) {
+        OutputTensor t = copy_tensor(first, e.name, dt);
+        t.source = "expert " + std::to_string(oe.members[0]) + ": " + t.source;
+        plan.tensors.push_back(std::move(t));
+      } else {
+        if (!s.merge) throw Error(ExitCode::kInternal, "no merge function for a merged expert");
+        plan.tensors.push_back(s.merge(e.layer, oe, e.pattern->proj, e.name, dt));
+      }
+    } else if (role == Role::kRouter || role == Role::kRouterBias) {
+      const TensorInfo& src = s.model->require_tensor(e.name);
+      plan.tensors.push_back(router_rows(src, *layer, e.name, output_dtype(s.dtype, src.dtype)));
+    } else {
+      const TensorInfo& src = s.model->require_tensor(e.name);
+      plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));
+    }
+  }
+  set_torch_dtype(plan.config, plan);
+  plan.side_files = s.model->side_files();
+  plan.inputs.push_back(s.model->path());
+  return plan;
+}
+
+}  // namespace moeforge

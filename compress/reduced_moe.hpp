@@ -1,0 +1,37 @@
+// The plan of an MoE with fewer experts per layer, shared by pruning and expert merging: each
+// output expert is one source expert (copied bit for bit, router row and correction bias
+// likewise) or a weighted group of them (tensors from a merge function, router row = the weighted
+// mean of the members' rows). Everything else is copied; config.json gets the new expert count.
+#pragma once
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "formats/plan.hpp"
+#include "formats/checkpoint.hpp"
+#include "model/model_config.hpp"
+
+namespace moeforge {
+
+struct OutputExpert {
+  std::vector<int> members;     // source expert indices
+  std::vector<double> weights;  // one per member, summing to 1
+};
+
+// Tensors of a merged (multi-member) output expert.
+using ExpertMerge = std::function<OutputTensor(int layer, const OutputExpert& expert, Proj proj, const std::string& out_name, DType dtype)>;
+
+struct ReduceSpec {
+  const Checkpoint* model = nullptr;
+  const ModelConfig* config = nullptr;
+  std::vector<std::vector<OutputExpert>> layers;  // per layer; empty for dense layers
+  std::optional<DType> dtype;
+  ExpertMerge merge;  // needed only when some output expert has several members
+};
+
+Plan plan_reduced_moe(const ReduceSpec& spec);
+
+// The name of a routed expert's tensor in a family.
+std::string expert_tensor_name(const Family& f, int layer, int expert, Proj proj);
+
+}  // namespace moeforge
