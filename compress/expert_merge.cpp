@@ -68,14 +68,18 @@ int leader_of(const MergeSpec& s, int layer, const std::vector<int>& members) {
 }
 
 // Loads each member's FFN once (aligned to the leader for msmoe) and shares it between the three
-// projection producers of the merged expert.
+// projection producers of the merged expert; the entry is dropped once all three have taken it.
 class MemberCache {
  public:
   MemberCache(const MergeSpec& s) : s_(s) {}
   std::shared_ptr<const std::vector<FfnWeights>> members(int layer, const OutputExpert& e) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto key = std::make_pair(layer, e.members[0]);
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      auto found = it->second.first;
+      if (++it->second.second == 3) cache_.erase(it);
+      return found;
+    }
     const Family& f = *s_.config->family;
     auto load = [&](int m) {
       return FfnWeights{read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kGate))),
@@ -90,14 +94,14 @@ class MemberCache {
       bool align = s_.method == MergeMethod::kMsmoe && s_.permute && m != leader;
       out->push_back(align ? align_neurons(w, reference) : w);
     }
-    cache_[key] = out;
+    cache_[key] = {out, 1};
     return out;
   }
 
  private:
   const MergeSpec& s_;
   std::mutex mutex_;
-  std::map<std::pair<int, int>, std::shared_ptr<const std::vector<FfnWeights>>> cache_;
+  std::map<std::pair<int, int>, std::pair<std::shared_ptr<const std::vector<FfnWeights>>, int>> cache_;  // entry, uses
 };
 
 }  // namespace

@@ -3,8 +3,8 @@
 // into per-expert blocks V_i with W_i = U Σ V_iᵀ; the merged matrix is U_r Σ_r (Σ f_i V_i)_rᵀ with
 // weights f_i summing to 1, which is exactly U_r U_rᵀ (Σ f_i W_i): at full rank the frequency-
 // weighted average, truncated its projection onto the top-r left singular subspace. U_r comes from
-// the eigendecomposition of the smaller Gram matrix (W Wᵀ or Wᵀ W) in float64, which measured
-// several times faster than a direct SVD of the wide W (bench/README.md). Callers skip the
+// the largest eigenpairs of the smaller Gram matrix (W Wᵀ or Wᵀ W) in float64 (LAPACK dsyevr), which
+// measured several times faster than a direct SVD of the wide W (bench/README.md). Callers skip the
 // decomposition at full rank, where the result is the weighted average by the identity above.
 #pragma once
 #include <vector>

@@ -9,7 +9,6 @@ namespace moeforge {
 namespace {
 
 struct ByteRange {
-  const std::byte* data;
   size_t offset_in_file;
   size_t length;
 };
@@ -20,7 +19,7 @@ ByteRange rows_of(const TensorInfo& t, int64_t row_begin, int64_t row_end) {
     throw Error(ExitCode::kInternal, where(t.file->path(), t.name) + "row range out of bounds");
   size_t row_bytes = static_cast<size_t>(t.cols()) * dtype_size(t.dtype);
   size_t offset = t.file->header().data_start + t.begin + static_cast<size_t>(row_begin) * row_bytes;
-  return {t.file->mapping().bytes().data() + offset, offset, static_cast<size_t>(row_end - row_begin) * row_bytes};
+  return {offset, static_cast<size_t>(row_end - row_begin) * row_bytes};
 }
 
 }  // namespace
@@ -57,7 +56,9 @@ std::vector<float> read_f32(const TensorInfo& t) {
 std::vector<double> read_f64(const TensorInfo& t) {
   std::vector<double> out(static_cast<size_t>(t.numel()));
   ByteRange r = rows_of(t, 0, t.rows());
-  to_f64(t.dtype, r.data, out.size(), out.data());
+  std::vector<std::byte> raw(r.length);
+  t.file->mapping().read(r.offset_in_file, r.length, raw.data());
+  to_f64(t.dtype, raw.data(), out.size(), out.data());
   return out;
 }
 

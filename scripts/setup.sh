@@ -2,7 +2,8 @@
 # Installs the Debian packages moeforge builds with, when any is missing (needs root or sudo).
 set -euo pipefail
 packages=(build-essential cmake pkg-config clang libomp-dev libclang-rt-dev
-          libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libpcre2-dev)
+          libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libpcre2-dev
+          liblapack-dev libopenblas-openmp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
