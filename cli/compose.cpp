@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "cli/router_options.hpp"
+#include "cli/checkpoint_source.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "core/error.hpp"
@@ -28,17 +29,22 @@ Verb compose_verb() {
       {.name = "pad-experts", .type = T::kFlag, .help = "zero-pad narrower FFNs to the widest (exact for SwiGLU)"},
       {.name = "norm-topk-prob", .type = T::kChoice, .default_value = "true", .help = "renormalise the top-k weights (families with norm_topk_prob)",
        .choices = {"true", "false"}},
+      {.name = "expert-noise", .type = T::kFloatList, .help = "per expert: std of seeded noise added to its FFN weights (mergekit noise_scale)", .min = 0.0},
+      {.name = "expert-down-scale", .type = T::kFloatList, .help = "per expert: factor on its down projection (mergekit residual_scale)"},
+      {.name = "shared-gate", .type = T::kChoice, .default_value = "zero",
+       .help = "qwen2_moe shared_expert_gate: zero, or router (like a router row, from one more --router-data file after the experts')",
+       .choices = {"zero", "router"}},
   }, router_params()), writer_params()), output_params());
-  v.run = [v](const ParamValues& p) {
+  v.run = [v](const ParamValues& p, const RunContext& ctx) {
     std::vector<std::unique_ptr<Checkpoint>> experts;
     ComposeSpec s;
     for (const auto& path : p.strings("expert")) {
-      experts.push_back(std::make_unique<Checkpoint>(path));
+      experts.push_back(open_checkpoint(ctx, path));
       s.experts.push_back(experts.back().get());
     }
     std::unique_ptr<Checkpoint> base, shared;
-    if (p.has("base")) base = std::make_unique<Checkpoint>(p.str("base"));
-    if (p.has("shared-expert")) shared = std::make_unique<Checkpoint>(p.str("shared-expert"));
+    if (p.has("base")) base = open_checkpoint(ctx, p.str("base"));
+    if (p.has("shared-expert")) shared = open_checkpoint(ctx, p.str("shared-expert"));
     s.base = base.get();
     s.shared_expert = shared.get();
     s.shared = p.str("shared") == "uniform" ? SharedWeights::kUniform : p.str("shared") == "weighted" ? SharedWeights::kWeighted : SharedWeights::kBase;
@@ -49,11 +55,14 @@ Verb compose_verb() {
     s.pad_experts = p.flag("pad-experts");
     s.renormalize = p.str("norm-topk-prob") == "true";
     s.dtype = requested_dtype(p);
+    s.expert_noise = p.numbers("expert-noise");
+    s.expert_down_scale = p.numbers("expert-down-scale");
+    s.shared_gate_from_router = p.str("shared-gate") == "router";
     int64_t vocab = experts[0]->has_config() ? experts[0]->config().value("vocab_size", int64_t{0}) : 0;
     s.router = router_init(p, vocab);
     Plan plan = plan_compose(s);
     plan.provenance = provenance(v, p);
-    return write_output(plan, p);
+    return write_output(plan, p, ctx);
   };
   return v;
 }

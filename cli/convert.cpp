@@ -1,4 +1,5 @@
 // moeforge convert IN OUT: rewrite a checkpoint with another dtype and/or shard size.
+#include "cli/checkpoint_source.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "formats/convert_plan.hpp"
@@ -14,11 +15,11 @@ Verb convert_verb() {
       {.name = "input", .type = T::kPath, .help = "checkpoint to read", .positional = true, .required = true},
       {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false},
   }, writer_params()), output_params());
-  v.run = [v](const ParamValues& p) {
-    Checkpoint in(p.str("input"));
-    Plan plan = plan_convert(in, requested_dtype(p));
+  v.run = [v](const ParamValues& p, const RunContext& ctx) {
+    auto in = open_checkpoint(ctx, p.str("input"));
+    Plan plan = plan_convert(*in, requested_dtype(p));
     plan.provenance = provenance(v, p);
-    return write_output(plan, p);
+    return write_output(plan, p, ctx);
   };
   return v;
 }

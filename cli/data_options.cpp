@@ -45,11 +45,13 @@ DataSet load_dataset(const ParamValues& p, int64_t vocab) {
   return combine(std::move(files));
 }
 
-std::vector<DataFile> load_files(const ParamValues& p, const std::string& ids_key, const std::string& bytes_key, int64_t vocab) {
+std::vector<DataFile> load_files(const ParamValues& p, const std::string& ids_key, const std::string& bytes_key, int64_t vocab,
+                                 bool allow_empty) {
   auto ids = p.strings(ids_key), bytes = p.strings(bytes_key);
   if (!ids.empty() && !bytes.empty())
     throw UsageError("--" + ids_key + " and --" + bytes_key + " cannot be mixed: the order of the files matters");
   DataOptions o = window_options(p, vocab);
+  o.allow_empty = allow_empty;
   std::vector<DataFile> files;
   for (const auto& f : ids) files.push_back(load_data(f, DataKind::kTokenIds, o));
   for (const auto& f : bytes) files.push_back(load_data(f, DataKind::kBytes, o));

@@ -17,7 +17,7 @@ Verb diff_verb() {
       {.name = "max-rows", .type = T::kInt, .default_value = "50", .help = "differing tensors listed in text output", .min = 0.0},
       {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0},
   }, output_params());
-  v.run = [](const ParamValues& p) {
+  v.run = [](const ParamValues& p, const RunContext&) {
     Checkpoint a(p.str("a")), b(p.str("b"));
     auto report = diff_checkpoints(a, b, {p.number("atol"), static_cast<int>(p.integer("threads"))});
     emit(p, report, [&] { print_diff(report, static_cast<size_t>(p.integer("max-rows"))); });

@@ -14,7 +14,7 @@ Verb eval_verb() {
                   with({{.name = "windows", .type = T::kFlag, .help = "include every window's mean NLL in --json output"},
                         {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0}},
                        output_params()));
-  v.run = [](const ParamValues& p) {
+  v.run = [](const ParamValues& p, const RunContext&) {
     Checkpoint ckpt(p.str("model"));
     Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
     DataSet data = load_dataset(p, engine.config().vocab);

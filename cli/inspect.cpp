@@ -19,7 +19,7 @@ Verb inspect_verb() {
       {.name = "stats", .type = T::kFlag, .help = "per-tensor min/max/mean/std/L2 and NaN/Inf counts"},
       {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0},
   }, output_params());
-  v.run = [](const ParamValues& p) {
+  v.run = [](const ParamValues& p, const RunContext&) {
     InspectOptions o{p.flag("tensors"), p.str("filter"), p.flag("stats"), static_cast<int>(p.integer("threads"))};
     std::filesystem::path path = p.str("path");
     nlohmann::ordered_json report;

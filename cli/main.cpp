@@ -73,7 +73,7 @@ class Binder {
 
 int main(int argc, char** argv) {
   install_interrupt_cleanup();
-  std::vector<Verb> verbs = {inspect_verb(), diff_verb(), convert_verb(), eval_verb(), observe_verb(), compose_verb(), upcycle_verb(), prune_verb(), merge_experts_verb()};
+  std::vector<Verb> verbs = all_verbs();
   CLI::App app{"moeforge: build Mixture-of-Experts checkpoints from dense experts and make MoE checkpoints smaller"};
   app.set_version_flag("--version", std::string("moeforge ") + moeforge_version());
   app.require_subcommand(1);
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     try {
       ParamValues values = b->values();
       set_quiet(values.flag("quiet"));
-      return b->verb().run(values);
+      return b->verb().run(values, RunContext{});
     } catch (const Error& e) {
       std::fprintf(stderr, "moeforge %s: error: %s\n", b->verb().name.c_str(), e.what());
       return static_cast<int>(e.code());

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cli/calibration_options.hpp"
+#include "cli/checkpoint_source.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "compress/expert_merge.hpp"
@@ -41,8 +42,9 @@ Verb merge_experts_verb() {
   v.name = "merge-experts";
   v.description = "merge groups of experts (Sub-MoE subspace merging, M-SMoE, HC-SMoE, plain average)";
   v.params = with(with(with(merge_params(), calibration_params()), writer_params()), output_params());
-  v.run = [v](const ParamValues& p) {
-    Checkpoint model(p.str("model"));
+  v.run = [v](const ParamValues& p, const RunContext& ctx) {
+    auto owned = open_checkpoint(ctx, p.str("model"));
+    const Checkpoint& model = *owned;
     if (!model.has_config()) throw FormatError(model.label() + ": no config.json");
     ModelConfig config = resolve_config(model.config(), model.config_path().string());
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense model has no experts to merge");
@@ -78,7 +80,7 @@ Verb merge_experts_verb() {
     }
     if (p.has("plot")) write_text_file(p.str("plot"), expert_heat_map_svg("merge-experts " + model.label() + " (" + p.str("method") + ")", r.cells, true));
     r.plan.provenance = provenance(v, p);
-    return write_output(r.plan, p);
+    return write_output(r.plan, p, ctx);
   };
   return v;
 }

@@ -20,7 +20,7 @@ Verb observe_verb() {
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
                         {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0}},
                        output_params()));
-  v.run = [](const ParamValues& p) {
+  v.run = [](const ParamValues& p, const RunContext&) {
     std::filesystem::path out = p.str("out");
     if (std::filesystem::exists(out) && !p.flag("force")) throw UsageError(out.string() + ": exists; hint: pass --force to replace it");
     Checkpoint ckpt(p.str("model"));

@@ -1,6 +1,7 @@
 // moeforge prune MODEL OUT (--stats STATS | --data FILE...) (--ratio R | --keep N): drop the experts
 // a domain does not need.
 #include "cli/calibration_options.hpp"
+#include "cli/checkpoint_source.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "compress/prune.hpp"
@@ -38,8 +39,9 @@ Verb prune_verb() {
   v.name = "prune";
   v.description = "drop experts a domain does not need (REAP and baseline criteria, or manual lists)";
   v.params = with(with(with(prune_params(), calibration_params()), writer_params()), output_params());
-  v.run = [v](const ParamValues& p) {
-    Checkpoint model(p.str("model"));
+  v.run = [v](const ParamValues& p, const RunContext& ctx) {
+    auto owned = open_checkpoint(ctx, p.str("model"));
+    const Checkpoint& model = *owned;
     if (!model.has_config()) throw FormatError(model.label() + ": no config.json");
     ModelConfig config = resolve_config(model.config(), model.config_path().string());
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense " + std::string(config.family->model_type) + " model has no experts to prune");
@@ -71,7 +73,7 @@ Verb prune_verb() {
     if (p.has("report")) write_text_file(p.str("report"), expert_report_json("prune", method, r.cells).dump(2) + "\n");
     if (p.has("plot")) write_text_file(p.str("plot"), expert_heat_map_svg("prune " + model.label() + " (" + method + ")", r.cells, false));
     r.plan.provenance = provenance(v, p);
-    return write_output(r.plan, p);
+    return write_output(r.plan, p, ctx);
   };
   return v;
 }

@@ -9,8 +9,9 @@ ParamTable router_params() {
   return with({
       {.name = "router", .type = T::kChoice, .default_value = "random",
        .help = "router initialisation: random (normal, --router-std), zero, embed (mean token embedding of each expert's data), "
-               "hidden (mean router input of the base model on each expert's data), centroid (the same in each expert's own model)",
-       .choices = {"random", "zero", "embed", "hidden", "centroid"}},
+               "hidden (mean router input of the base model on each expert's data), centroid (the same in each expert's own model); "
+               "mergekit-moe's gate modes: mergekit-hidden, cheap-embed, uniform-random",
+       .choices = {"random", "zero", "embed", "hidden", "centroid", "mergekit-hidden", "cheap-embed", "uniform-random"}},
       {.name = "router-std", .type = T::kFloat, .default_value = "0.02", .help = "standard deviation of --router random", .min = 0.0},
       {.name = "seed", .type = T::kInt, .default_value = "0", .help = "seed for random routers and noise (same seed, same bytes)", .min = 0.0},
       {.name = "router-data", .type = T::kPathList, .help = "one token-id file per expert, in expert order (embed/hidden/centroid)", .greedy = true},
@@ -27,7 +28,7 @@ RouterInit router_init(const ParamValues& p, int64_t vocab) {
   r.seed = static_cast<uint64_t>(p.integer("seed"));
   r.threads = static_cast<int>(p.integer("threads"));
   r.positive = load_files(p, "router-data", "router-bytes", vocab);
-  r.negative = load_files(p, "negative-data", "negative-bytes", vocab);
+  r.negative = load_files(p, "negative-data", "negative-bytes", vocab, true);  // an empty file: no negatives for that expert
   return r;
 }
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/router_options.hpp"
+#include "cli/checkpoint_source.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "merge/upcycle.hpp"
@@ -23,10 +24,10 @@ Verb upcycle_verb() {
       {.name = "noise", .type = T::kFloat, .default_value = "0", .help = "standard deviation of seeded noise added to every expert weight", .min = 0.0},
       {.name = "output-arch", .type = T::kChoice, .help = "target family (default by input family)", .choices = {"mixtral", "qwen2_moe", "qwen3_moe", "olmoe"}},
   }, router_params()), writer_params()), output_params());
-  v.run = [v](const ParamValues& p) {
-    Checkpoint model(p.str("model"));
+  v.run = [v](const ParamValues& p, const RunContext& ctx) {
+    auto model = open_checkpoint(ctx, p.str("model"));
     UpcycleSpec s;
-    s.model = &model;
+    s.model = model.get();
     s.copies = static_cast<int>(p.integer("experts"));
     s.granularity = static_cast<int>(p.integer("granularity"));
     s.experts_per_token = static_cast<int>(p.integer("experts-per-token"));
@@ -34,10 +35,10 @@ Verb upcycle_verb() {
     s.seed = static_cast<uint64_t>(p.integer("seed"));
     s.output_arch = p.str("output-arch");
     s.dtype = requested_dtype(p);
-    s.router = router_init(p, model.has_config() ? model.config().value("vocab_size", int64_t{0}) : 0);
+    s.router = router_init(p, model->has_config() ? model->config().value("vocab_size", int64_t{0}) : 0);
     Plan plan = plan_upcycle(s);
     plan.provenance = provenance(v, p);
-    return write_output(plan, p);
+    return write_output(plan, p, ctx);
   };
   return v;
 }

@@ -1,21 +1,14 @@
-// A verb of the command line: its name, one-line description, parameter table and the function
-// that runs it. main.cpp turns the tables into CLI11 subcommands; recipes reuse the tables.
+// The verbs of the command line (each defined in its own file here) and what they share: --json
+// and --quiet, provenance, and printing a report. main.cpp turns their tables into CLI11
+// subcommands; `run` hands the same verbs to the recipe runner.
 #pragma once
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "core/params.hpp"
+#include "core/verb.hpp"
 
 namespace moeforge {
-
-struct Verb {
-  std::string name;
-  std::string description;
-  ParamTable params;
-  std::function<int(const ParamValues&)> run;  // returns the exit status
-};
 
 // --json and --quiet, shared by every verb.
 ParamTable output_params();
@@ -36,5 +29,9 @@ Verb compose_verb();
 Verb upcycle_verb();
 Verb prune_verb();
 Verb merge_experts_verb();
+Verb run_verb(std::vector<Verb> verbs);  // runs recipes with the given verbs
+
+// Every verb, in the order `moeforge --help` lists them.
+std::vector<Verb> all_verbs();
 
 }  // namespace moeforge

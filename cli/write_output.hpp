@@ -4,11 +4,13 @@
 #include <optional>
 
 #include "core/params.hpp"
+#include "core/verb.hpp"
 #include "formats/plan.hpp"
 
 namespace moeforge {
 
 std::optional<DType> requested_dtype(const ParamValues& p);
-int write_output(const Plan& plan, const ParamValues& p, const std::string& output_key = "output");
+// With a recipe context, the resolved recipe goes into the provenance and beside the output.
+int write_output(Plan plan, const ParamValues& p, const RunContext& ctx);
 
 }  // namespace moeforge

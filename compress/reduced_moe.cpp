@@ -27,7 +27,7 @@ OutputTensor router_rows(const TensorInfo& src, const std::vector<OutputExpert>&
   t.whole = true;
   t.produce = [s, experts, width, dtype, all_kept](int64_t, int64_t, std::byte* out) {
     if (all_kept) {
-      auto raw = s->file->data(*s);
+      auto raw = mapped_bytes(*s);
       size_t row = static_cast<size_t>(width) * dtype_size(dtype);
       for (size_t j = 0; j < experts.size(); ++j) std::memcpy(out + j * row, raw.data() + experts[j].members[0] * row, row);
       return;

@@ -1,5 +1,6 @@
 #include "core/interrupt.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -34,19 +35,19 @@ void install_interrupt_cleanup() {
   std::thread([set] {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) return;
-    {
-      std::lock_guard<std::mutex> lock(g_mutex);
-      std::error_code ec;
-      for (const auto& f : partial_files()) std::filesystem::remove(f, ec);
-    }
+    g_mutex.lock();  // held until exit: no partial file can be created after the cleanup
+    std::error_code ec;
+    for (const auto& f : partial_files()) std::filesystem::remove(f, ec);
     std::fprintf(stderr, "\nmoeforge: interrupted (signal %d); partial output removed\n", sig);
     _exit(130);
   }).detach();
 }
 
-void track_partial(const std::filesystem::path& file) {
+int create_partial(const std::filesystem::path& file) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  partial_files().insert(file);
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd >= 0) partial_files().insert(file);
+  return fd;
 }
 
 void untrack_partial(const std::filesystem::path& file) {

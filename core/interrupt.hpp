@@ -8,7 +8,9 @@
 namespace moeforge {
 
 void install_interrupt_cleanup();  // call once, first thing in main(), before any thread starts
-void track_partial(const std::filesystem::path& file);
+// Creates (truncating) and registers a partial file in one step, under the same lock the cleanup
+// takes, so an interruption can never miss a file; returns a writable descriptor.
+int create_partial(const std::filesystem::path& file);
 void untrack_partial(const std::filesystem::path& file);
 
 }  // namespace moeforge

@@ -75,6 +75,13 @@ Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
             [](const TensorInfo* a, const TensorInfo* b) { return natural_less(a->name, b->name); });
 }
 
+Checkpoint::Checkpoint(const fs::path& label, nlohmann::json config, std::vector<TensorInfo> tensors)
+    : path_(label), config_(std::move(config)), planned_(std::move(tensors)) {
+  for (const auto& t : planned_) by_name_.emplace(t.name, &t);
+  for (const auto& [name, info] : by_name_) ordered_.push_back(info);
+  std::sort(ordered_.begin(), ordered_.end(), [](const TensorInfo* a, const TensorInfo* b) { return natural_less(a->name, b->name); });
+}
+
 void Checkpoint::add_shard(const fs::path& file) {
   shards_.push_back(std::make_unique<SafetensorsFile>(file));
   for (const auto& t : shards_.back()->tensors()) {
@@ -146,7 +153,10 @@ const TensorInfo& Checkpoint::require_tensor(const std::string& name) const {
   return *t;
 }
 
-std::span<const std::byte> Checkpoint::data(const TensorInfo& t) const { return t.file->data(t); }
+std::span<const std::byte> Checkpoint::data(const TensorInfo& t) const {
+  if (t.file == nullptr) throw UsageError(where(label(), t.name) + "has no data yet: a dry run plans this step from the plan of the step before");
+  return t.file->data(t);
+}
 
 uint64_t Checkpoint::bytes_on_disk() const {
   uint64_t total = 0;

@@ -19,6 +19,9 @@ enum class Layout { kSingleFile, kIndexedShards, kUnindexedShards };
 class Checkpoint {
  public:
   explicit Checkpoint(const std::filesystem::path& path);
+  // A checkpoint known only from a plan (names, dtypes, shapes, config) — a dry run's stand-in for
+  // an output not written yet. Reading its data throws.
+  Checkpoint(const std::filesystem::path& label, nlohmann::json config, std::vector<TensorInfo> tensors);
 
   const std::filesystem::path& path() const { return path_; }
   std::string label() const { return path_.string(); }
@@ -49,6 +52,7 @@ class Checkpoint {
   nlohmann::json config_;
   std::vector<std::filesystem::path> side_files_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
+  std::vector<TensorInfo> planned_;  // tensors of a planned checkpoint
   std::unordered_map<std::string, const TensorInfo*> by_name_;
   std::vector<const TensorInfo*> ordered_;
 };

@@ -1,5 +1,7 @@
 #include "formats/safetensors_writer.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -43,7 +45,9 @@ void write_safetensors_file(const std::filesystem::path& path, std::vector<Memor
   std::map<std::string, const MemoryTensor*> by_name;
   for (const auto& t : tensors) by_name[t.name] = &t;
   std::filesystem::path partial = path.string() + ".partial";
-  track_partial(partial);
+  int fd = create_partial(partial);
+  if (fd < 0) throw IoError(partial.string() + ": cannot create");
+  ::close(fd);
   {
     std::ofstream out(partial, std::ios::binary | std::ios::trunc);
     if (!out) throw IoError(partial.string() + ": cannot create");

@@ -100,9 +100,7 @@ void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::s
   }
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(path.string() + ": cannot create: " + std::strerror(errno));
+void write_fd(int fd, const fs::path& path, const std::string& text) {
   try {
     write_all(fd, text.data(), text.size(), 0, path.string());
     ::fsync(fd);
@@ -111,6 +109,12 @@ void write_text(const fs::path& path, const std::string& text) {
     throw;
   }
   ::close(fd);
+}
+
+std::string read_whole(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path.string() + ": cannot read");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // One unit of parallel work: rows [r0, r1) of one tensor, written at a file offset.
@@ -149,20 +153,23 @@ class PartialFiles {
       untrack_partial(p);
     }
   }
-  fs::path add(const fs::path& final_path) {
+  // Creates FINAL.partial; the descriptor is the caller's to close.
+  int create(const fs::path& final_path) {
     fs::path p = final_path.string() + kPartial;
+    int fd = create_partial(p);
+    if (fd < 0) throw IoError(p.string() + ": cannot create: " + std::strerror(errno));
     paths_.push_back(p);
-    track_partial(p);
-    return p;
+    return fd;
   }
-  int open_fd(const fs::path& partial, uint64_t size) {
-    int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw IoError(partial.string() + ": cannot create: " + std::strerror(errno));
+  void write(const fs::path& final_path, const std::string& text) { write_fd(create(final_path), final_path, text); }
+  // A shard: sized up front, kept open for the parallel writes.
+  int open_shard(const fs::path& final_path, uint64_t size) {
+    int fd = create(final_path);
     fds_.push_back(fd);
     int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
-    if (rc == ENOSPC) throw IoError(partial.string() + ": no space left for " + format_bytes(size));
+    if (rc == ENOSPC) throw IoError(final_path.string() + kPartial + ": no space left for " + format_bytes(size));
     if (rc != 0 && ::ftruncate(fd, static_cast<off_t>(size)) != 0)
-      throw IoError(partial.string() + ": cannot size file: " + std::strerror(errno));
+      throw IoError(final_path.string() + kPartial + ": cannot size file: " + std::strerror(errno));
     return fd;
   }
   void sync_and_close(const std::string& label) {
@@ -173,7 +180,7 @@ class PartialFiles {
       fd = -1;
     }
   }
-  // Renames every partial file to its final name, in registration order.
+  // Renames every partial file to its final name, in creation order.
   void commit() {
     for (const auto& p : paths_) {
       fs::path final_path = p.string().substr(0, p.string().size() - std::strlen(kPartial));
@@ -311,19 +318,15 @@ WriteReport write_checkpoint(const Plan& plan, const fs::path& out, const WriteO
 
   PartialFiles partial;
   // Small files first, weights after, index last: renames happen in this order.
-  for (const auto& f : plan.side_files) {
-    fs::path p = partial.add(out / f.filename());
-    fs::copy_file(f, p, fs::copy_options::overwrite_existing);
-    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
-  }
-  for (const auto& [name, text] : plan.text_files) write_text(partial.add(out / name), text);
-  if (!plan.provenance.empty()) write_text(partial.add(out / "moeforge.json"), plan.provenance.dump(2) + "\n");
-  if (!plan.config.is_null()) write_text(partial.add(out / "config.json"), plan.config.dump(2) + "\n");
+  for (const auto& f : plan.side_files) partial.write(out / f.filename(), read_whole(f));
+  for (const auto& [name, text] : plan.text_files) partial.write(out / name, text);
+  if (!plan.provenance.empty()) partial.write(out / "moeforge.json", plan.provenance.dump(2) + "\n");
+  if (!plan.config.is_null()) partial.write(out / "config.json", plan.config.dump(2) + "\n");
 
   std::vector<int> fds;
   for (const auto& s : shards) {
-    fs::path p = partial.add(out / s.file_name);
-    int fd = partial.open_fd(p, s.file_size);
+    fs::path p = out / s.file_name;
+    int fd = partial.open_shard(p, s.file_size);
     uint64_t len = s.header.size();
     unsigned char prefix[8];
     for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(len >> (8 * i));
@@ -368,7 +371,7 @@ WriteReport write_checkpoint(const Plan& plan, const fs::path& out, const WriteO
     for (const auto& s : shards)
       for (size_t idx : s.tensors) weight_map[plan.tensors[idx].name] = s.file_name;
     json index = {{"metadata", {{"total_size", plan.total_bytes()}}}, {"weight_map", weight_map}};
-    write_text(partial.add(out / kIndexName), index.dump(2) + "\n");
+    partial.write(out / kIndexName, index.dump(2) + "\n");
     keep.insert(kIndexName);
     report.files.push_back(kIndexName);
   }

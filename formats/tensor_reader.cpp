@@ -14,7 +14,8 @@ struct ByteRange {
 };
 
 ByteRange rows_of(const TensorInfo& t, int64_t row_begin, int64_t row_end) {
-  if (t.file == nullptr) throw Error(ExitCode::kInternal, "tensor '" + t.name + "' is not backed by a file");
+  if (t.file == nullptr)
+    throw UsageError("tensor '" + t.name + "' has no data yet: a dry run plans this step from the plan of the step before; run without --dry-run");
   if (row_begin < 0 || row_end < row_begin || row_end > t.rows())
     throw Error(ExitCode::kInternal, where(t.file->path(), t.name) + "row range out of bounds");
   size_t row_bytes = static_cast<size_t>(t.cols()) * dtype_size(t.dtype);
@@ -23,6 +24,11 @@ ByteRange rows_of(const TensorInfo& t, int64_t row_begin, int64_t row_end) {
 }
 
 }  // namespace
+
+std::span<const std::byte> mapped_bytes(const TensorInfo& t) {
+  rows_of(t, 0, 0);  // throws for planned tensors
+  return t.file->data(t);
+}
 
 void copy_rows_raw(const TensorInfo& t, int64_t row_begin, int64_t row_end, std::byte* dst) {
   ByteRange r = rows_of(t, row_begin, row_end);

@@ -5,12 +5,15 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "formats/tensor_info.hpp"
 
 namespace moeforge {
 
+// The tensor's bytes in the memory map (zero copy); throws for a tensor that is only planned.
+std::span<const std::byte> mapped_bytes(const TensorInfo& t);
 void copy_rows_raw(const TensorInfo& t, int64_t row_begin, int64_t row_end, std::byte* dst);
 void read_rows_f32(const TensorInfo& t, int64_t row_begin, int64_t row_end, float* dst);
 std::vector<float> read_f32(const TensorInfo& t);

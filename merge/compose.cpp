@@ -76,9 +76,16 @@ Plan plan_compose(const ComposeSpec& s) {
   for (const auto& e : experts) models.per_row.push_back(e.ckpt);
   models.base = base ? base->ckpt : nullptr;
   models.embedding = reference.ckpt;
-  if (s.router.method == RouterMethod::kHidden && !base) throw UsageError("--router hidden runs the base model: pass --base PATH (or use centroid)");
-  auto routers = std::make_shared<std::vector<std::vector<double>>>(
-      init_routers(s.router, models, shape.experts, out.n_layers, out.hidden, out.moe_layer, &warnings));
+  bool needs_base = s.router.method == RouterMethod::kHidden || s.router.method == RouterMethod::kMergekitHidden;
+  if (needs_base && !base) throw UsageError(std::string("--router ") + router_method_name(s.router.method) + " runs the base model: pass --base PATH");
+  if (s.shared_gate_from_router && target.shared_ffn_key.empty()) throw UsageError(arch + " has no shared expert gate to initialise");
+  const int rows = shape.experts + (s.shared_gate_from_router ? 1 : 0);
+  if (s.shared_gate_from_router) models.per_row.push_back(shared_src->ckpt);
+  auto routers = std::make_shared<std::vector<std::vector<double>>>(init_routers(s.router, models, rows, out.n_layers, out.hidden, out.moe_layer, &warnings));
+  for (auto& name_and_list : {std::pair{"--expert-noise", &s.expert_noise}, {"--expert-down-scale", &s.expert_down_scale}})
+    if (!name_and_list.second->empty() && name_and_list.second->size() != experts.size())
+      throw UsageError(std::string(name_and_list.first) + ": " + std::to_string(name_and_list.second->size()) + " values for " +
+                       std::to_string(experts.size()) + " experts");
 
   std::vector<double> w = shared_weights(s);
   std::vector<const TensorInfo*> none;
@@ -89,16 +96,30 @@ Plan plan_compose(const ComposeSpec& s) {
       const TensorInfo& src = dense_ffn(experts[static_cast<size_t>(e.expert)], e.layer, e.pattern->proj);
       DType dt = output_dtype(s.dtype, src.dtype);
       Shape want = e.pattern->proj == Proj::kDown ? Shape{out.hidden, shape.expert_width} : Shape{shape.expert_width, out.hidden};
-      plan.tensors.push_back(src.shape == want ? copy_tensor(src, e.name, dt) : zero_padded(src, e.name, dt, want));
+      double noise = s.expert_noise.empty() ? 0.0 : s.expert_noise[static_cast<size_t>(e.expert)];
+      double scale = s.expert_down_scale.empty() || e.pattern->proj != Proj::kDown ? 1.0 : s.expert_down_scale[static_cast<size_t>(e.expert)];
+      DType made = noise != 0 || scale != 1.0 ? DType::kF32 : dt;  // adjusted in float32, rounded once
+      OutputTensor t = src.shape == want ? copy_tensor(src, e.name, made) : zero_padded(src, e.name, made, want);
+      plan.tensors.push_back(made == dt ? std::move(t) : with_noise(std::move(t), dt, noise, s.router.seed, scale));
     } else if (role == Role::kSharedExpert) {
       const TensorInfo& src = dense_ffn(*shared_src, e.layer, e.pattern->proj);
       plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));
     } else if (role == Role::kRouter) {
-      auto values = std::make_shared<const std::vector<double>>((*routers)[static_cast<size_t>(e.layer)]);
+      const auto& all = (*routers)[static_cast<size_t>(e.layer)];
+      auto values = std::make_shared<const std::vector<double>>(all.begin(), all.begin() + shape.experts * out.hidden);
       plan.tensors.push_back(from_values(values, {shape.experts, out.hidden}, e.name, fresh,
                                          std::string("router: ") + router_method_name(s.router.method)));
+    } else if (role == Role::kSharedExpertGate && s.shared_gate_from_router) {
+      const auto& all = (*routers)[static_cast<size_t>(e.layer)];
+      auto values = std::make_shared<const std::vector<double>>(all.end() - out.hidden, all.end());
+      plan.tensors.push_back(from_values(values, {1, out.hidden}, e.name, fresh, std::string("shared gate: ") + router_method_name(s.router.method)));
     } else if (role == Role::kSharedExpertGate) {
       plan.tensors.push_back(filled(0.0, {1, out.hidden}, e.name, fresh, "zeros: sigmoid(0) = 1/2 until trained"));
+    } else if (role == Role::kAttention && reference.ckpt->find_tensor(e.name) == nullptr && e.name.size() > 5 &&
+               e.name.compare(e.name.size() - 5, 5, ".bias") == 0) {
+      // qwen2_moe always has q/k/v biases; from a bias-free llama they are zeros (the same function).
+      int64_t width = e.name.find(".q_proj.") != std::string::npos ? out.n_heads * out.head_dim : out.n_kv_heads * out.head_dim;
+      plan.tensors.push_back(filled(0.0, {width}, e.name, fresh, "zeros: the inputs have no bias"));
     } else if (role == Role::kQkNorm && reference.ckpt->find_tensor(e.name) == nullptr) {
       Shape qk = {(e.name.find("q_norm") != std::string::npos ? out.n_heads : out.n_kv_heads) * out.head_dim};
       plan.tensors.push_back(filled(1.0, qk, e.name, fresh, "ones: new q/k norm (changes attention until trained)"));

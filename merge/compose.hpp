@@ -29,6 +29,12 @@ struct ComposeSpec {
   bool renormalize = true;                    // norm_topk_prob where the family has it
   std::optional<DType> dtype;
   RouterInit router;
+  // mergekit-moe's per-expert options: N(0, noise²) added to the expert's FFN weights (seeded by
+  // router.seed), then its down projection multiplied by down_scale (residual_scale). Empty: none.
+  std::vector<double> expert_noise, expert_down_scale;
+  // qwen2_moe: initialise shared_expert_gate like a router row from one more data file (the last)
+  // instead of zeros.
+  bool shared_gate_from_router = false;
 };
 
 Plan plan_compose(const ComposeSpec& spec);

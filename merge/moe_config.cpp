@@ -16,7 +16,8 @@ struct Conversion {
 };
 // Which dense families become which MoE families; the first match is the default.
 constexpr Conversion kConversions[] = {
-    {"llama", "mixtral"}, {"mistral", "mixtral"}, {"qwen2", "qwen2_moe"}, {"qwen3", "qwen3_moe"}, {"llama", "olmoe"},
+    {"llama", "mixtral"}, {"mistral", "mixtral"}, {"qwen2", "qwen2_moe"}, {"qwen3", "qwen3_moe"},
+    {"llama", "olmoe"},   {"llama", "qwen2_moe"}, {"mistral", "qwen2_moe"},  // as mergekit-moe builds with a shared expert
 };
 
 // The keys transformers writes for each target family (its config class's attributes, as in the

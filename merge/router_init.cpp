@@ -28,6 +28,32 @@ LayerMeans hidden_means(const Checkpoint& model, const DataFile& data, int threa
   return m;
 }
 
+// mergekit's "hidden": the residual stream entering each layer at the last token of every window.
+class LastTokenInputs : public Observer {
+ public:
+  LastTokenInputs(const Batch& b, int layers, int64_t hidden) : batch_(b), sum_(static_cast<size_t>(layers), VecD::Zero(hidden)) {}
+  void activation(Site site, int layer, const Mat& rows) override {
+    if (site != Site::kLayerInput) return;
+    for (const auto& w : batch_.windows) sum_[static_cast<size_t>(layer)] += rows.row(w.offset + w.length - 1).transpose().cast<double>();
+  }
+  LayerMeans means() const {
+    LayerMeans m;
+    for (const auto& s : sum_) m.mean.push_back(s / static_cast<double>(batch_.windows.size()));
+    return m;
+  }
+
+ private:
+  const Batch& batch_;
+  std::vector<VecD> sum_;
+};
+
+LayerMeans last_token_means(const Checkpoint& model, const DataFile& prompts, int threads) {
+  Engine engine(model, {.threads = threads});
+  LastTokenInputs obs(prompts.batch, engine.config().n_layers, engine.config().hidden);
+  engine.run(prompts.batch, obs);
+  return obs.means();
+}
+
 VecD embedding_mean(const Checkpoint& model, const DataFile& data) {
   const TensorInfo& e = model.require_tensor("model.embed_tokens.weight");
   std::map<int32_t, int64_t> counts;
@@ -57,26 +83,25 @@ void normalise_into(const VecD& v, double* out, const std::string& what, std::ve
 
 const DataFile* negative_for(const RouterInit& init, int row) {
   if (init.negative.empty()) return nullptr;
-  return &init.negative[init.negative.size() == 1 ? 0 : static_cast<size_t>(row)];
+  const DataFile* f = &init.negative[init.negative.size() == 1 ? 0 : static_cast<size_t>(row)];
+  return f->batch.windows.empty() ? nullptr : f;  // an empty file: nothing to subtract
 }
 
 }  // namespace
 
+constexpr const char* kMethodNames[] = {"random", "zero", "embed", "hidden", "centroid", "mergekit-hidden", "cheap-embed", "uniform-random"};
+
 RouterMethod parse_router_method(const std::string& name) {
-  if (name == "random") return RouterMethod::kRandom;
-  if (name == "zero") return RouterMethod::kZero;
-  if (name == "embed") return RouterMethod::kEmbed;
-  if (name == "hidden") return RouterMethod::kHidden;
-  if (name == "centroid") return RouterMethod::kCentroid;
-  throw UsageError("--router \"" + name + "\": expected random, zero, embed, hidden or centroid");
+  for (int i = 0; i < 8; ++i)
+    if (name == kMethodNames[i]) return static_cast<RouterMethod>(i);
+  throw UsageError("--router \"" + name + "\": expected random, zero, embed, hidden, centroid, mergekit-hidden, cheap-embed or uniform-random");
 }
 
-const char* router_method_name(RouterMethod m) {
-  static const char* kNames[] = {"random", "zero", "embed", "hidden", "centroid"};
-  return kNames[static_cast<int>(m)];
-}
+const char* router_method_name(RouterMethod m) { return kMethodNames[static_cast<int>(m)]; }
 
-bool router_needs_data(RouterMethod m) { return m == RouterMethod::kEmbed || m == RouterMethod::kHidden || m == RouterMethod::kCentroid; }
+bool router_needs_data(RouterMethod m) {
+  return m != RouterMethod::kRandom && m != RouterMethod::kZero && m != RouterMethod::kUniformRandom;
+}
 
 double condition_number(const std::vector<double>& matrix, int rows, int64_t hidden) {
   Eigen::Map<const MatD> m(matrix.data(), rows, hidden);
@@ -116,10 +141,44 @@ std::vector<std::vector<double>> init_routers(const RouterInit& init, const Rout
             normalise_into(mean, out[static_cast<size_t>(l)].data() + r * H, "expert " + std::to_string(r), warnings);
       }
       break;
+    case RouterMethod::kUniformRandom:
+      for (int l = 0; l < n_layers; ++l) {
+        SeededStream stream(init.seed, fnv1a("router." + std::to_string(l)));
+        auto& m = out[static_cast<size_t>(l)];
+        double bound = 1.0 / std::sqrt(static_cast<double>(H));
+        for (size_t i = 0; i < m.size(); ++i) m[i] = bound * (2 * stream.uniform(i) - 1);
+      }
+      return out;
+    case RouterMethod::kCheapEmbed:
+      for (int r = 0; r < rows; ++r) {
+        VecD e = embedding_mean(*models.embedding, init.positive[static_cast<size_t>(r)]);
+        if (e.norm() > 0) e.normalize();
+        if (const DataFile* neg = negative_for(init, r)) {
+          VecD n = embedding_mean(*models.embedding, *neg);
+          if (n.norm() > 0) n.normalize();
+          e -= n;
+        }
+        for (int l = 0; l < n_layers; ++l)
+          if (moe_layer[static_cast<size_t>(l)]) normalise_into(e, out[static_cast<size_t>(l)].data() + r * H, "expert " + std::to_string(r), warnings);
+      }
+      break;
+    case RouterMethod::kMergekitHidden:
+      for (int r = 0; r < rows; ++r) {
+        LayerMeans pos = last_token_means(*models.base, init.positive[static_cast<size_t>(r)], init.threads);
+        std::optional<LayerMeans> neg;
+        if (const DataFile* n = negative_for(init, r)) neg = last_token_means(*models.base, *n, init.threads);
+        for (int l = 0; l < n_layers; ++l) {
+          if (!moe_layer[static_cast<size_t>(l)]) continue;
+          VecD m = pos.mean[static_cast<size_t>(l)];
+          if (neg) m -= neg->mean[static_cast<size_t>(l)];
+          normalise_into(m, out[static_cast<size_t>(l)].data() + r * H, "layer " + std::to_string(l) + " expert " + std::to_string(r), warnings);
+        }
+      }
+      break;
     case RouterMethod::kHidden:
     case RouterMethod::kCentroid: {
       std::optional<LayerMeans> shared_negative;
-      if (init.method == RouterMethod::kHidden && init.negative.size() == 1)
+      if (init.method == RouterMethod::kHidden && init.negative.size() == 1 && negative_for(init, 0) != nullptr)
         shared_negative = hidden_means(*models.base, init.negative[0], init.threads);
       for (int r = 0; r < rows; ++r) {
         const Checkpoint& model = init.method == RouterMethod::kHidden ? *models.base : *models.per_row[static_cast<size_t>(r)];

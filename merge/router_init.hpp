@@ -6,7 +6,13 @@
 //             post_attention_layernorm output of layer l) in the base model
 //   centroid  the same, computed in expert e's own dense model (Branch-Train-MiX domain centroids)
 // For embed/hidden/centroid, the mean over negative data is subtracted before normalising. Means
-// are accumulated and normalised in float64.
+// are accumulated and normalised in float64. mergekit-moe's gate modes, for its configs:
+//   mergekit-hidden  the residual stream entering layer l at the last token of each prompt (one
+//                    window per prompt) in the base model, averaged over prompts, negative mean
+//                    subtracted, normalised (mergekit computes it in bfloat16; this in float32)
+//   cheap-embed      the normalised sum of the prompts' token embeddings, every layer alike; with
+//                    negatives, normalise(pos) − normalise(neg), normalised again
+//   uniform-random   U(−1/√hidden, 1/√hidden), seeded
 #pragma once
 #include <optional>
 #include <string>
@@ -17,7 +23,7 @@
 
 namespace moeforge {
 
-enum class RouterMethod { kRandom, kZero, kEmbed, kHidden, kCentroid };
+enum class RouterMethod { kRandom, kZero, kEmbed, kHidden, kCentroid, kMergekitHidden, kCheapEmbed, kUniformRandom };
 RouterMethod parse_router_method(const std::string& name);
 const char* router_method_name(RouterMethod m);
 bool router_needs_data(RouterMethod m);

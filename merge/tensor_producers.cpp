@@ -69,17 +69,18 @@ OutputTensor zero_padded(const TensorInfo& source, const std::string& out_name, 
   return t;
 }
 
-OutputTensor with_noise(OutputTensor inner, DType out_dtype, double std, uint64_t seed) {
-  OutputTensor t = skeleton(inner.name, out_dtype, inner.shape, inner.source + " + N(0, " + std::to_string(std) + "²)");
+OutputTensor with_noise(OutputTensor inner, DType out_dtype, double std, uint64_t seed, double scale_after) {
+  OutputTensor t = skeleton(inner.name, out_dtype, inner.shape, inner.source + " + N(0, " + std::to_string(std) + "²)" +
+                                                                   (scale_after != 1.0 ? " × " + std::to_string(scale_after) : ""));
   int64_t cols = cols_of(inner.shape);
   SeededStream stream(seed, fnv1a(inner.name));
   Producer base = std::move(inner.produce);
-  t.produce = [base, cols, stream, std, out_dtype](int64_t r0, int64_t r1, std::byte* out) {
+  t.produce = [base, cols, stream, std, scale_after, out_dtype](int64_t r0, int64_t r1, std::byte* out) {
     size_t n = static_cast<size_t>((r1 - r0) * cols);
     std::vector<float> buf(n);
     base(r0, r1, reinterpret_cast<std::byte*>(buf.data()));
     uint64_t first = static_cast<uint64_t>(r0 * cols);
-    for (size_t i = 0; i < n; ++i) buf[i] = static_cast<float>(buf[i] + std * stream.normal(first + i));
+    for (size_t i = 0; i < n; ++i) buf[i] = static_cast<float>((buf[i] + std * stream.normal(first + i)) * scale_after);
     from_f32(out_dtype, buf.data(), n, out);
   };
   return t;

@@ -16,9 +16,9 @@ OutputTensor weighted_average(const std::vector<const TensorInfo*>& sources, con
 // source placed in the top-left of a zero tensor of `shape` (narrower FFNs padded with zeros).
 OutputTensor zero_padded(const TensorInfo& source, const std::string& out_name, DType out_dtype, const Shape& shape);
 
-// tensor + N(0, std²) noise, seeded by (seed, name, element index); `tensor` must produce F32,
-// the result is rounded once to out_dtype.
-OutputTensor with_noise(OutputTensor tensor, DType out_dtype, double std, uint64_t seed);
+// (tensor + N(0, std²) noise) × scale_after, the noise seeded by (seed, name, element index);
+// `tensor` must produce F32, the result is rounded once to out_dtype.
+OutputTensor with_noise(OutputTensor tensor, DType out_dtype, double std, uint64_t seed, double scale_after = 1.0);
 
 // scale × source[rows r0..r1) (a neuron slice of gate/up) or scale × source[:, c0..c1) (of down).
 OutputTensor row_slice(const TensorInfo& source, int64_t r0, int64_t r1, double scale, const std::string& out_name, DType out_dtype);

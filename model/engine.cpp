@@ -21,8 +21,18 @@ Mat embed(const Checkpoint& ckpt, const ModelConfig& c, const Batch& batch) {
     throw FormatError(where(ckpt.label(), e.name) + "shape " + shape_string(e.shape) + ", config.json implies " +
                       shape_string({c.vocab, c.hidden}));
   Mat H(batch.n_tokens(), c.hidden);
+  // Reads may throw; an exception must not leave an OpenMP region, so the first one is kept.
+  std::exception_ptr error;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < batch.n_tokens(); ++t) read_rows_f32(e, batch.tokens[t], batch.tokens[t] + 1, H.row(t).data());
+  for (int64_t t = 0; t < batch.n_tokens(); ++t) {
+    try {
+      read_rows_f32(e, batch.tokens[t], batch.tokens[t] + 1, H.row(t).data());
+    } catch (...) {
+#pragma omp critical
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
   return H;
 }
 

@@ -97,7 +97,7 @@ ojson tensor_list(const std::vector<const TensorInfo*>& tensors, const Checkpoin
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorInfo& t = *tensors[i];
     ojson e = {{"name", t.name}, {"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
-               {"shard", std::filesystem::path(t.file->path()).filename().string()}, {"bytes", t.nbytes()}};
+               {"shard", t.file ? std::filesystem::path(t.file->path()).filename().string() : std::string("(planned)")}, {"bytes", t.nbytes()}};
     if (o.stats) e["stats"] = stats[i].to_json();
     list.push_back(std::move(e));
   }

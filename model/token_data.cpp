@@ -90,7 +90,7 @@ DataFile load_data(const std::filesystem::path& path, DataKind kind, const DataO
   } else {
     throw UsageError(path.string() + ": unknown data format (token ids come as .jsonl or .bin; use --bytes for byte-level models)");
   }
-  if (f.batch.windows.empty()) throw FormatError(path.string() + ": no tokens");
+  if (f.batch.windows.empty() && !o.allow_empty) throw FormatError(path.string() + ": no tokens");
   return f;
 }
 

@@ -19,6 +19,7 @@ struct DataOptions {
   int64_t max_tokens = 0;  // 0: no cap
   int id_width = 0;        // .bin ids: 16 or 32 bits; 0 picks 16 when vocab <= 65536
   int64_t vocab = 0;       // for the id checks and the automatic width
+  bool allow_empty = false;  // an empty file is an empty set (e.g. "no negative prompts")
 };
 
 struct DataFile {

@@ -9,7 +9,7 @@ namespace moeforge {
 
 Weight::Weight(const TensorInfo& t) : name_(t.name), info_(&t), rows_(t.shape.size() < 2 ? 1 : t.shape[0]) {
   cols_ = rows_ == 0 ? 0 : t.numel() / rows_;
-  auto bytes = t.file->data(t);
+  auto bytes = mapped_bytes(t);
   if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0) {
     data_ = reinterpret_cast<const float*>(bytes.data());
     mapped_ = true;
