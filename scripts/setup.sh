@@ -2,7 +2,7 @@
 # Installs the Debian packages moeforge builds with, when any is missing (needs root or sudo).
 set -euo pipefail
 packages=(build-essential cmake pkg-config clang libomp-dev libclang-rt-dev
-          libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libpcre2-dev
+          libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libpcre2-dev libicu-dev
           liblapack-dev libopenblas-openmp-dev)
 missing=()
 for p in "${packages[@]}"; do
