@@ -21,7 +21,7 @@ std::optional<CalibrationStats> load_calibration(const ParamValues& p, const Che
   }
   if (!has_data(p)) return std::nullopt;
   Engine engine(model, {.threads = static_cast<int>(p.integer("threads"))});
-  return observe(engine, load_dataset(p, config.vocab), all_outputs);
+  return observe(engine, load_dataset(p, config.vocab, model.path()), all_outputs);
 }
 
 }  // namespace moeforge

@@ -59,7 +59,7 @@ Verb compose_verb() {
     s.expert_down_scale = p.numbers("expert-down-scale");
     s.shared_gate_from_router = p.str("shared-gate") == "router";
     int64_t vocab = experts[0]->has_config() ? experts[0]->config().value("vocab_size", int64_t{0}) : 0;
-    s.router = router_init(p, vocab);
+    s.router = router_init(p, vocab, experts[0]->path());
     Plan plan = plan_compose(s);
     plan.provenance = provenance(v, p);
     return write_output(plan, p, ctx);

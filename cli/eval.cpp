@@ -17,7 +17,7 @@ Verb eval_verb() {
   v.run = [](const ParamValues& p, const RunContext&) {
     Checkpoint ckpt(p.str("model"));
     Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
-    DataSet data = load_dataset(p, engine.config().vocab);
+    DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     auto results = evaluate(engine, data);
     bool bytes = p.strings("data").empty();
     auto report = eval_report(results, bytes);

@@ -25,7 +25,7 @@ Verb observe_verb() {
     if (std::filesystem::exists(out) && !p.flag("force")) throw UsageError(out.string() + ": exists; hint: pass --force to replace it");
     Checkpoint ckpt(p.str("model"));
     Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
-    DataSet data = load_dataset(p, engine.config().vocab);
+    DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     CalibrationStats stats = observe(engine, data, p.flag("all-experts"));
     write_stats(stats, out);
     auto d = describe_stats(stats, out.string());

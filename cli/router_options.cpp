@@ -14,21 +14,21 @@ ParamTable router_params() {
        .choices = {"random", "zero", "embed", "hidden", "centroid", "mergekit-hidden", "cheap-embed", "uniform-random"}},
       {.name = "router-std", .type = T::kFloat, .default_value = "0.02", .help = "standard deviation of --router random", .min = 0.0},
       {.name = "seed", .type = T::kInt, .default_value = "0", .help = "seed for random routers and noise (same seed, same bytes)", .min = 0.0},
-      {.name = "router-data", .type = T::kPathList, .help = "one token-id file per expert, in expert order (embed/hidden/centroid)", .greedy = true},
+      {.name = "router-data", .type = T::kPathList, .help = "one data file (text or token ids) per expert, in expert order (embed/hidden/centroid)", .greedy = true},
       {.name = "router-bytes", .type = T::kPathList, .help = "one byte file per expert, in expert order (byte-level models)", .greedy = true},
-      {.name = "negative-data", .type = T::kPathList, .help = "token-id data whose mean is subtracted: one file for all experts or one per expert", .greedy = true},
+      {.name = "negative-data", .type = T::kPathList, .help = "data (text or token ids) whose mean is subtracted: one file for all experts or one per expert", .greedy = true},
       {.name = "negative-bytes", .type = T::kPathList, .help = "byte data whose mean is subtracted: one file for all experts or one per expert", .greedy = true},
   }, window_params());
 }
 
-RouterInit router_init(const ParamValues& p, int64_t vocab) {
+RouterInit router_init(const ParamValues& p, int64_t vocab, const std::filesystem::path& model) {
   RouterInit r;
   r.method = parse_router_method(p.str("router"));
   r.std = p.number("router-std");
   r.seed = static_cast<uint64_t>(p.integer("seed"));
   r.threads = static_cast<int>(p.integer("threads"));
-  r.positive = load_files(p, "router-data", "router-bytes", vocab);
-  r.negative = load_files(p, "negative-data", "negative-bytes", vocab, true);  // an empty file: no negatives for that expert
+  r.positive = load_files(p, "router-data", "router-bytes", vocab, model);
+  r.negative = load_files(p, "negative-data", "negative-bytes", vocab, model, true);  // an empty file: no negatives for that expert
   return r;
 }
 

@@ -7,6 +7,7 @@
 namespace moeforge {
 
 ParamTable router_params();
-RouterInit router_init(const ParamValues& p, int64_t vocab);
+// Text data is read with the tokenizer of `model` (or --tokenizer).
+RouterInit router_init(const ParamValues& p, int64_t vocab, const std::filesystem::path& model);
 
 }  // namespace moeforge

@@ -1,9 +1,12 @@
 // moeforge run RECIPE.yaml [--dry-run] [--out DIR]: a moeforge pipeline or a mergekit-moe config.
 #include <cstdio>
+#include <map>
+#include <memory>
 
 #include "cli/verb.hpp"
 #include "core/error.hpp"
-#include "formats/checkpoint.hpp"
+#include "model/text_data.hpp"
+#include "model/tokenizer.hpp"
 #include "recipes/runner.hpp"
 
 namespace moeforge {
@@ -29,15 +32,12 @@ Verb run_verb(std::vector<Verb> verbs) {
     o.threads = static_cast<int>(p.integer("threads"));
     o.quiet = p.flag("quiet");
     o.json = p.flag("json");
-    o.tokenize = [](const std::filesystem::path& model, const std::string& prompt) {
-      // Byte-level models (a 256-token vocabulary without tokenizer files): the prompt's bytes.
-      Checkpoint base(model);
-      if (base.has_config() && base.config().value("vocab_size", 0) == 256 && !std::filesystem::exists(model / "tokenizer.json")) {
-        std::vector<int32_t> ids;
-        for (unsigned char c : prompt) ids.push_back(c);
-        return ids;
-      }
-      throw UsageError(model.string() + ": text prompts need its tokenizer, which moeforge cannot load yet; give positive_token_ids");
+    // mergekit-moe prompts through the base model's tokenizer, loaded once per model.
+    auto loaded = std::make_shared<std::map<std::filesystem::path, std::unique_ptr<Tokenizer>>>();
+    o.tokenize = [loaded](const std::filesystem::path& model, const std::string& prompt) {
+      auto& tok = (*loaded)[model];
+      if (!tok) tok = load_tokenizer(model);
+      return tokenize_prompt(*tok, prompt);
     };
     auto report = run_recipe(recipe, verbs, o);
     if (o.json) std::printf("%s\n", report.dump(2).c_str());

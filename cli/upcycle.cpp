@@ -35,7 +35,7 @@ Verb upcycle_verb() {
     s.seed = static_cast<uint64_t>(p.integer("seed"));
     s.output_arch = p.str("output-arch");
     s.dtype = requested_dtype(p);
-    s.router = router_init(p, model->has_config() ? model->config().value("vocab_size", int64_t{0}) : 0);
+    s.router = router_init(p, model->has_config() ? model->config().value("vocab_size", int64_t{0}) : 0, model->path());
     Plan plan = plan_upcycle(s);
     plan.provenance = provenance(v, p);
     return write_output(plan, p, ctx);

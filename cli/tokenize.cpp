@@ -1,0 +1,71 @@
+// moeforge tokenize MODEL "text": the ids and pieces a model's tokenizer gives (a debugging aid).
+#include <cstdio>
+
+#include "cli/verb.hpp"
+#include "model/tokenizer.hpp"
+
+namespace moeforge {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+// A JSON string that is safe to print: invalid UTF-8 (a raw byte piece, odd command-line text)
+// becomes U+FFFD instead of making the JSON writer throw.
+ojson safe_string(const std::string& s) {
+  return ojson::parse(ojson(s).dump(-1, ' ', false, ojson::error_handler_t::replace));
+}
+
+ojson token_report(const Tokenizer& tok, const std::vector<int32_t>& ids) {
+  ojson pieces = ojson::array();
+  for (int32_t id : ids) pieces.push_back(safe_string(tok.piece(id)));
+  return pieces;
+}
+
+std::string quoted(const ojson& s) { return s.dump(-1, ' ', false, ojson::error_handler_t::replace); }
+
+void print_tokens(const ojson& r) {
+  std::string head = std::to_string(r["ids"].size()) + " tokens (vocabulary " + std::to_string(r["vocab_size"].get<int64_t>());
+  for (auto [key, label] : {std::pair{"bos", "BOS"}, std::pair{"eos", "EOS"}})
+    if (!r[key].is_null()) head += std::string(", ") + label + " " + std::to_string(r[key]["id"].get<int>()) + " " + quoted(r[key]["piece"]);
+  std::printf("%s)\n", head.c_str());
+  for (size_t i = 0; i < r["ids"].size(); ++i) std::printf("%8d  %s\n", r["ids"][i].get<int>(), quoted(r["pieces"][i]).c_str());
+}
+
+ojson special(const Tokenizer& tok, std::optional<int32_t> id) {
+  if (!id) return nullptr;
+  return {{"id", *id}, {"piece", safe_string(tok.piece(*id))}};
+}
+
+}  // namespace
+
+Verb tokenize_verb() {
+  using T = ParamType;
+  Verb v;
+  v.name = "tokenize";
+  v.description = "show the token ids and pieces a model's tokenizer gives for a text (debugging aid)";
+  v.params = with({
+      {.name = "model", .type = T::kPath, .help = "model directory, tokenizer.json or .gguf file", .positional = true, .required = true},
+      {.name = "text", .type = T::kString, .help = "the text to tokenize", .positional = true, .required = true},
+      {.name = "specials", .type = T::kFlag, .help = "add the post-processor's special tokens (e.g. BOS), as HF's tokenizer(text)"},
+  }, output_params());
+  v.run = [](const ParamValues& p, const RunContext&) {
+    auto tok = load_tokenizer(p.str("model"));
+    std::string text = p.str("text");
+    auto ids = p.flag("specials") ? tok->encode_with_specials(text) : tok->encode(text);
+    ojson report = {{"model", p.str("model")},
+                    {"text", safe_string(text)},
+                    {"specials", p.flag("specials")},
+                    {"vocab_size", tok->vocab_size()},
+                    {"bos", special(*tok, tok->bos())},
+                    {"eos", special(*tok, tok->eos())},
+                    {"n_tokens", ids.size()},
+                    {"ids", ids},
+                    {"pieces", token_report(*tok, ids)},
+                    {"decoded", safe_string(tok->decode(ids))}};
+    emit(p, report, [&] { print_tokens(report); });
+    return 0;
+  };
+  return v;
+}
+
+}  // namespace moeforge
