@@ -19,8 +19,7 @@ Verb eval_verb() {
     Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     auto results = evaluate(engine, data);
-    bool bytes = p.strings("data").empty();
-    auto report = eval_report(results, bytes);
+    auto report = eval_report(results);
     report["model"] = p.str("model");
     report["seq_len"] = p.integer("seq-len");
     if (p.flag("windows"))

@@ -35,6 +35,10 @@ class NllObserver : public Observer {
 
 double EvalResult::bits_per_token() const { return mean_nll() / std::log(2.0); }
 double EvalResult::perplexity() const { return std::exp(mean_nll()); }
+std::optional<double> EvalResult::bits_per_byte() const {
+  if (!bytes_known || predicted_bytes == 0) return std::nullopt;
+  return nll_sum / static_cast<double>(predicted_bytes) / std::log(2.0);  // = bits_per_token() when a token is a byte
+}
 
 std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
   NllObserver obs(data.batch);
@@ -42,11 +46,18 @@ std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
   std::vector<EvalResult> out(data.files.size() + 1);
   for (size_t f = 0; f < data.files.size(); ++f) out[f].file = data.files[f].path;
   out.back().file = "(all)";
+  std::vector<size_t> next_window(data.files.size(), 0);  // the window's index within its file
   for (size_t w = 0; w < data.batch.windows.size(); ++w) {
     int64_t predictions = std::max<int64_t>(0, data.batch.windows[w].length - 1);
+    const DataFile& file = data.files[data.file_of_window[w]];
+    const Window& local = file.batch.windows[next_window[data.file_of_window[w]]++];
+    int64_t bytes = 0;
+    for (int64_t t = 1; t < local.length && !file.token_bytes.empty(); ++t) bytes += file.token_bytes[static_cast<size_t>(local.offset + t)];
     for (EvalResult* r : {&out[data.file_of_window[w]], &out.back()}) {
       r->windows += 1;
       r->predictions += predictions;
+      r->predicted_bytes += bytes;
+      r->bytes_known = r->bytes_known && !file.token_bytes.empty();
       r->nll_sum += obs.sums()[w];
       r->window_nll.push_back(predictions ? obs.sums()[w] / static_cast<double>(predictions) : 0.0);
     }
@@ -54,13 +65,13 @@ std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
   return out;
 }
 
-nlohmann::ordered_json eval_report(const std::vector<EvalResult>& results, bool bytes) {
+nlohmann::ordered_json eval_report(const std::vector<EvalResult>& results) {
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& r : results) {
     nlohmann::ordered_json j = {{"file", r.file}, {"windows", r.windows}, {"predictions", r.predictions},
                                 {"mean_nll", r.mean_nll()}, {"perplexity", r.perplexity()}, {"bits_per_token", r.bits_per_token()}};
-    // Byte-level data: one token is one byte.
-    j["bits_per_byte"] = bytes ? nlohmann::ordered_json(r.bits_per_token()) : nlohmann::ordered_json(nullptr);
+    auto bpb = r.bits_per_byte();
+    j["bits_per_byte"] = bpb ? nlohmann::ordered_json(*bpb) : nlohmann::ordered_json(nullptr);
     files.push_back(std::move(j));
   }
   return {{"files", files}};

@@ -114,6 +114,8 @@ DataFile load_text(const std::filesystem::path& path, const Tokenizer& tok, cons
     if (o.vocab > 0 && id >= o.vocab)
       throw FormatError(path.string() + ": the tokenizer gives token id " + std::to_string(id) + " (\"" + tok.piece(id) +
                         "\"), outside the model's vocabulary [0, " + std::to_string(o.vocab) + "); hint: --tokenizer must be the model's own");
+  f.token_bytes.reserve(stream.size());
+  for (int32_t id : stream) f.token_bytes.push_back(tok.text_bytes(id));
   for (size_t start = 0; start < stream.size(); start += static_cast<size_t>(o.seq_len))
     f.batch.add_window(stream.data() + start, std::min<int64_t>(o.seq_len, static_cast<int64_t>(stream.size() - start)));
   if (f.batch.windows.empty() && !o.allow_empty) throw FormatError(path.string() + ": no tokens (empty file?)");

@@ -83,6 +83,7 @@ DataFile load_data(const std::filesystem::path& path, DataKind kind, const DataO
     std::vector<int32_t> ids(map.size());
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint8_t>(map.bytes()[i]);
     cut(f.batch, ids, o, &budget);
+    f.token_bytes.assign(f.batch.tokens.size(), 1);
   } else if (path.extension() == ".jsonl" || path.extension() == ".json") {
     for (const auto& doc : read_jsonl(path, o)) cut(f.batch, doc, o, &budget);
   } else if (path.extension() == ".bin") {

@@ -26,6 +26,9 @@ struct DataFile {
   std::string path;
   DataKind kind = DataKind::kTokenIds;
   Batch batch;
+  // Bytes of text behind each of batch.tokens (bytes and text data; empty for token ids): the
+  // denominator of bits per byte.
+  std::vector<uint32_t> token_bytes;
 };
 
 DataFile load_data(const std::filesystem::path& path, DataKind kind, const DataOptions& options);

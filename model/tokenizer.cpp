@@ -32,6 +32,7 @@ class ByteTokenizer : public Tokenizer {
     uint8_t b = check(id);
     return b > ' ' && b < 0x7F ? std::string(1, static_cast<char>(b)) : byte_piece(b);
   }
+  uint32_t text_bytes(int32_t) const override { return 1; }
   int64_t vocab_size() const override { return 256; }
   std::optional<int32_t> bos() const override { return std::nullopt; }
   std::optional<int32_t> eos() const override { return std::nullopt; }

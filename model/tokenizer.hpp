@@ -20,6 +20,8 @@ class Tokenizer {
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   virtual std::string piece(int32_t id) const = 0;  // token text as stored in the vocab
+  // Bytes of text the token stands for (0 for special tokens): bits per byte of text data.
+  virtual uint32_t text_bytes(int32_t id) const = 0;
   virtual int64_t vocab_size() const = 0;
   virtual std::optional<int32_t> bos() const = 0;
   virtual std::optional<int32_t> eos() const = 0;

@@ -93,6 +93,7 @@ class PipelineTokenizer : public Tokenizer {
     for (const auto& p : s_.pre_tokenizers) byte_level_ |= p.kind == PreTokenizeStep::kByteLevel;
     cut_metaspace_ = !byte_level_ && !s_.model->options().ignore_merges && s_.model->find(kMetaspace).has_value() &&
                      s_.model->no_token_crosses(kMetaspace);
+    count_text_bytes();
   }
 
   std::vector<int32_t> encode(std::string_view text) const override {
@@ -120,6 +121,10 @@ class PipelineTokenizer : public Tokenizer {
       throw UsageError(s_.source + ": token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab_size_) + ")");
     return s_.model->piece(id);
   }
+  uint32_t text_bytes(int32_t id) const override {
+    piece(id);  // checks the id
+    return text_bytes_[static_cast<size_t>(id)];
+  }
   int64_t vocab_size() const override { return vocab_size_; }
   std::optional<int32_t> bos() const override { return s_.bos; }
   std::optional<int32_t> eos() const override { return s_.eos; }
@@ -132,11 +137,13 @@ class PipelineTokenizer : public Tokenizer {
   void pre_tokenize(size_t step, std::string_view piece, bool at_start, std::vector<int32_t>& ids) const;
   void encode_piece(std::string_view piece, std::vector<int32_t>& ids) const;
   void encode_word(std::string_view word, std::vector<int32_t>& ids) const;
+  void count_text_bytes();
 
   PipelineSpec s_;
   std::array<std::vector<const AddedToken*>, 256> by_first_byte_;
   std::unordered_map<int32_t, const AddedToken*> added_by_id_;
   int64_t vocab_size_ = 0;
+  std::vector<uint32_t> text_bytes_;  // per id
   bool byte_level_ = false;     // pieces are mapped to the byte alphabet just before the model
   bool cut_metaspace_ = false;  // see BpeModel::no_token_crosses
   // Words seen before: most text reuses a few thousand of them.
@@ -147,6 +154,24 @@ class PipelineTokenizer : public Tokenizer {
   mutable std::unordered_map<std::string, std::vector<int32_t>, Hash, std::equal_to<>> cache_;
   mutable std::mutex cache_mutex_;
 };
+
+// A byte-level piece is its bytes; a SentencePiece one has "▁" for a space and <0xNN> for a byte.
+void PipelineTokenizer::count_text_bytes() {
+  text_bytes_.assign(static_cast<size_t>(vocab_size_), 0);
+  for (int32_t id = 0; id < s_.model->size(); ++id) {
+    const std::string& p = s_.model->piece(id);
+    size_t n = p.size();
+    if (byte_level_) {
+      if (auto bytes = unicode_to_bytes(p)) n = bytes->size();
+    } else if (parse_byte_piece(p)) {
+      n = 1;
+    } else {
+      for (size_t at = p.find(kMetaspace); at != std::string::npos; at = p.find(kMetaspace, at + kMetaspace.size())) n -= kMetaspace.size() - 1;
+    }
+    text_bytes_[static_cast<size_t>(id)] = static_cast<uint32_t>(n);
+  }
+  for (const auto& t : s_.added) text_bytes_[static_cast<size_t>(t.id)] = t.special ? 0 : static_cast<uint32_t>(t.content.size());
+}
 
 bool PipelineTokenizer::match_added(std::string_view text, size_t pos, const AddedToken** found) const {
   for (const AddedToken* t : by_first_byte_[static_cast<uint8_t>(text[pos])]) {

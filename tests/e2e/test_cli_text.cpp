@@ -48,6 +48,8 @@ TEST_CASE("text --data: byte-level models read text as bytes, .txt and .jsonl al
   json text = eval_json({"--data", corpus("en", "eval")});
   CHECK(text["mean_nll"] == bytes["mean_nll"]);
   CHECK(text["windows"] == bytes["windows"]);
+  CHECK(text["bits_per_byte"] == bytes["bits_per_byte"]);
+  CHECK(bytes["bits_per_byte"] == bytes["bits_per_token"]);
 
   std::string doc = read_text(corpus("de", "eval")).substr(0, 3000);
   write_bytes(dir / "doc.txt", doc);
@@ -68,7 +70,10 @@ TEST_CASE("text --data: --tokenizer overrides the model's, and ids must fit the 
   for (unsigned char c : doc) ids.push_back(255 - c);
   write_bytes(dir / "ids.jsonl", json{{"input_ids", ids}}.dump() + "\n");
   json reversed = eval_json({"--data", (dir / "doc.txt").string(), "--tokenizer", (dir / "tokenizer.json").string()});
-  CHECK(reversed["mean_nll"] == eval_json({"--data", (dir / "ids.jsonl").string()})["mean_nll"]);
+  json from_ids = eval_json({"--data", (dir / "ids.jsonl").string()});
+  CHECK(reversed["mean_nll"] == from_ids["mean_nll"]);
+  CHECK(reversed["bits_per_byte"] == reversed["bits_per_token"]);  // one byte per token
+  CHECK(from_ids["bits_per_byte"].is_null());                       // token ids: no text to count
   CHECK(reversed["mean_nll"] != eval_json({"--data", (dir / "doc.txt").string()})["mean_nll"]);
 
   // A 32000-token Llama-2 vocabulary for a 256-token model: refused, naming the file and the token.

@@ -157,7 +157,8 @@ TEST_CASE("compose: experts are bit-exact copies, shared tensors the independent
   CHECK(bits_equal(moe.require_tensor("lm_head.weight"), base.require_tensor("lm_head.weight")));
 }
 
-TEST_CASE("compose: the BTX centroid recipe reproduces the reference merge and its router rows") {
+// "slow": whole-recipe numerics, run in the release build only (minutes under the sanitizers).
+TEST_CASE("compose: the BTX centroid recipe reproduces the reference merge and its router rows" * doctest::test_suite("slow")) {
   std::vector<std::unique_ptr<Checkpoint>> experts;
   ComposeSpec s;
   DataOptions o;

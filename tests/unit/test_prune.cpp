@@ -62,7 +62,8 @@ bool same_bytes(const TensorInfo& a, const TensorInfo& b) {
 
 }  // namespace
 
-TEST_CASE("pruning the composed BTX MoE to expert d reproduces expert d's bits per byte") {
+// "slow": whole-recipe numerics, run in the release build only (minutes under the sanitizers).
+TEST_CASE("pruning the composed BTX MoE to expert d reproduces expert d's bits per byte" * doctest::test_suite("slow")) {
   Checkpoint moe(composed());
   ModelConfig c = resolve_config(moe.config(), "config.json");
   test::ScratchDir dir("prune1");

@@ -128,6 +128,9 @@ TEST_CASE("tokenizer: Llama-2 SentencePiece from GGUF gives llama.cpp's publishe
   CHECK(tok.bos_text() == "<s>");
   CHECK(tok.piece(15043) == "\u2581Hello");
   CHECK(tok.piece(13) == "<0x0A>");
+  CHECK(tok.text_bytes(15043) == 6);  // " Hello"
+  CHECK(tok.text_bytes(13) == 1);
+  CHECK(tok.text_bytes(1) == 0);      // BOS stands for no text
   CHECK(tok.encode_with_specials("Hello world") == std::vector<int32_t>{1, 15043, 3186});
   CHECK(tok.encode("<s>Hello</s>") == std::vector<int32_t>{1, 15043, 2});  // control tokens split out
   CHECK_THROWS_AS(tok.piece(32000), UsageError);
@@ -155,6 +158,11 @@ TEST_CASE("tokenizer: GPT-2 byte-level BPE gives the published ids") {
   CHECK(tok.encode("a<|endoftext|>b") == std::vector<int32_t>{64, 50256, 65});
   CHECK(tok.eos() == 50256);
   CHECK(tok.piece(18435) == "\u0120Hello");
+  CHECK(tok.text_bytes(18435) == 6);
+  CHECK(tok.text_bytes(50256) == 0);
+  size_t bytes = 0;
+  for (int32_t id : v::kGpt2ExtraIds) bytes += tok.text_bytes(id);
+  CHECK(bytes == v::kGpt2ExtraText.size());
 }
 
 TEST_CASE("tokenizer: Llama-3 byte-level BPE gives the published ids") {
@@ -195,7 +203,9 @@ TEST_CASE("tokenizer: decode(encode(text)) == text on every corpus for byte-leve
   toks.emplace_back("bytes", bytes.get());
   for (const auto& d : kDomains) {
     std::string text = test::read_text(test::fixture("corpora/" + d + "/calib.txt"));
-    for (const auto& [name, tok] : toks) {
+    for (const auto& entry : toks) {  // no structured binding: clang 14 cannot capture one in CAPTURE
+      const std::string& name = entry.first;
+      const Tokenizer* tok = entry.second;
       CAPTURE(name);
       CAPTURE(d);
       auto ids = tok->encode(text);
