@@ -26,6 +26,9 @@ ParamTable window_params() {
       {.name = "tokenizer", .type = T::kPath, .help = "tokenizer for text data: model directory, tokenizer.json or .gguf (default: the model's own)"},
       {.name = "split-lines", .type = T::kFlag, .help = "a .txt file holds one document per non-empty line (default: the whole file is one)"},
       {.name = "field", .type = T::kString, .default_value = "text", .help = "the string field of each .jsonl record that holds the text"},
+      {.name = "chat-template", .type = T::kString,
+       .help = "how each chat message of .jsonl \"messages\" records is written, with {role}, {content} and \\n, "
+               "e.g. \"<|im_start|>{role}\\n{content}<|im_end|>\\n\" (default: plain \"role: content\" lines)"},
       {.name = "seq-len", .type = T::kInt, .default_value = "512", .help = "tokens per window; each window is an independent sequence", .min = 1.0},
       {.name = "max-tokens", .type = T::kInt, .default_value = "0", .help = "at most this many tokens per file (0 = all)", .min = 0.0},
       {.name = "id-width", .type = T::kInt, .default_value = "0", .help = "bits per id in .bin files: 16 or 32 (0 = 16 when the vocabulary fits)", .min = 0.0},
@@ -47,6 +50,7 @@ class DataReader {
     o_.allow_empty = allow_empty;
     o_.split_lines = p.flag("split-lines");
     o_.field = p.str("field");
+    if (p.has("chat-template")) o_.chat_template = p.str("chat-template");
   }
 
   DataFile read(const std::filesystem::path& file, DataKind kind) {

@@ -11,7 +11,7 @@
 namespace moeforge {
 
 ParamTable data_params();    // --data, --bytes, the text and the window options
-ParamTable window_params();  // --tokenizer, --split-lines, --field, --seq-len, --max-tokens, --id-width
+ParamTable window_params();  // --tokenizer, --split-lines, --field, --chat-template, --seq-len, --max-tokens, --id-width
 bool has_data(const ParamValues& p);
 // `model` is the checkpoint whose tokenizer reads text files (loaded only when one is given).
 DataSet load_dataset(const ParamValues& p, int64_t vocab, const std::filesystem::path& model);

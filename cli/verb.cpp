@@ -27,7 +27,8 @@ nlohmann::json provenance(const Verb& verb, const ParamValues& values) {
 }
 
 void emit(const ParamValues& values, const nlohmann::ordered_json& report, const std::function<void()>& human) {
-  if (values.flag("json")) std::printf("%s\n", report.dump(2).c_str());
+  // Replace invalid UTF-8 (GGUF strings are raw bytes) rather than fail the whole report.
+  if (values.flag("json")) std::printf("%s\n", report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   else human();
 }
 

@@ -190,7 +190,8 @@ GgufFile parse_gguf(std::span<const std::byte> file, const std::string& label) {
   }
   if (const auto* a = g.find_value("general.alignment")) {
     if (!a->is_number_unsigned() || a->get<uint64_t>() == 0 || (a->get<uint64_t>() & (a->get<uint64_t>() - 1)) != 0)
-      throw FormatError(label + ": general.alignment must be a power of two, found " + a->dump());
+      throw FormatError(label + ": general.alignment must be a power of two, found " +
+                        a->dump(-1, ' ', false, ojson::error_handler_t::replace));  // GGUF strings need not be UTF-8
     g.alignment = a->get<uint64_t>();
   }
   std::set<std::string> names;

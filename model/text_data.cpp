@@ -33,8 +33,20 @@ std::string message_content(const json& content, const std::string& at) {
   throw FormatError(at + ": message content must be a string or a list of {\"type\": \"text\", \"text\": ...} parts, found " + content.dump());
 }
 
-// Chat messages rendered plainly, one "role: content" line per message.
-std::string render_messages(const json& messages, const std::string& at) {
+// One message through a chat template: {role} and {content} replaced, "\n" as a newline.
+std::string apply_template(const std::string& format, const std::string& role, const std::string& content) {
+  std::string out;
+  for (size_t i = 0; i < format.size();) {
+    if (format.compare(i, 6, "{role}") == 0) out += role, i += 6;
+    else if (format.compare(i, 9, "{content}") == 0) out += content, i += 9;
+    else if (format.compare(i, 2, "\\n") == 0) out += '\n', i += 2;
+    else out += format[i++];
+  }
+  return out;
+}
+
+// Chat messages: one "role: content" line per message, or each through the chat template.
+std::string render_messages(const json& messages, const std::string& at, const std::string& chat_template) {
   if (!messages.is_array()) throw FormatError(at + ": \"messages\" must be a list of {\"role\", \"content\"}, found " + messages.dump());
   std::string out;
   for (size_t i = 0; i < messages.size(); ++i) {
@@ -42,8 +54,10 @@ std::string render_messages(const json& messages, const std::string& at) {
     std::string here = at + ": messages[" + std::to_string(i) + "]";
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
       throw FormatError(here + ": expected {\"role\": string, \"content\": ...}, found " + m.dump());
-    if (i > 0) out += "\n";
-    out += m["role"].get<std::string>() + ": " + message_content(m.contains("content") ? m["content"] : json(), here + ".content");
+    std::string role = m["role"].get<std::string>();
+    std::string content = message_content(m.contains("content") ? m["content"] : json(), here + ".content");
+    if (!chat_template.empty()) out += apply_template(chat_template, role, content);
+    else out += (i > 0 ? "\n" : "") + role + ": " + content;
   }
   return out;
 }
@@ -59,7 +73,7 @@ std::string jsonl_document(const std::string& line, const std::string& at, const
     if (!j[o.field].is_string()) throw FormatError(at + ": field \"" + o.field + "\" must be a string, found " + j[o.field].dump().substr(0, 60));
     return j[o.field].get<std::string>();
   }
-  if (j.is_object() && j.contains("messages")) return render_messages(j["messages"], at);
+  if (j.is_object() && j.contains("messages")) return render_messages(j["messages"], at, o.chat_template);
   std::string hint = j.is_object() && j.contains("input_ids") ? " (this line holds token ids, not text)" : " (hint: --field NAME)";
   throw FormatError(at + ": expected a string field \"" + o.field + "\" or a \"messages\" list" + hint);
 }

@@ -1,7 +1,8 @@
 // Plain-text calibration data and prompts → token windows, with the model's tokenizer.
 // Inputs: .txt (the whole file is one document, or one document per non-empty line with
 // split_lines) and .jsonl (one document per line: a string field, "text" unless told otherwise,
-// or chat "messages" [{role, content}] rendered as "role: content" lines). Each document is
+// or chat "messages" [{role, content}] rendered as "role: content" lines, or through a simple
+// per-message template such as "<|im_start|>{role}\n{content}<|im_end|>\n"). Each document is
 // tokenized as HF's tokenizer(text) does (empty ones are skipped), documents are joined with EOS
 // and cut into windows.
 #pragma once
@@ -18,6 +19,7 @@ namespace moeforge {
 struct TextOptions : DataOptions {  // window options, plus how a file splits into documents
   bool split_lines = false;
   std::string field = "text";
+  std::string chat_template;  // per message, {role} and {content}; empty: "role: content" lines
 };
 
 // Whether --data holds text (for the tokenizer) or token ids: .bin is ids; .jsonl/.json is ids

@@ -118,6 +118,19 @@ TEST_CASE("corrupted GGUF files give errors, never crashes") {
   poke<uint32_t>(bad, last["record_offset"].get<size_t>() + 8 + last["name"].get<std::string>().size(), 9);
   CHECK(error_of(bad).find("at most 4 allowed") != std::string::npos);
 
+  // A string where a number belongs, and not even UTF-8 (found by the fuzzer): an error, not a throw from the JSON writer.
+  std::string key = "general.alignment", odd = "GGUF";
+  odd.resize(24 + 8 + key.size() + 4 + 8 + 1);
+  poke<uint32_t>(odd, 4, 3);
+  poke<uint64_t>(odd, 8, 0);
+  poke<uint64_t>(odd, 16, 1);
+  poke<uint64_t>(odd, 24, key.size());
+  odd.replace(32, key.size(), key);
+  poke<uint32_t>(odd, 32 + key.size(), 8);  // STRING
+  poke<uint64_t>(odd, 36 + key.size(), 1);
+  odd.back() = '\xFF';
+  CHECK(error_of(odd).find("general.alignment must be a power of two, found \"\xEF\xBF\xBD\"") != std::string::npos);
+
   // Every truncation point in the header region fails cleanly.
   for (size_t n = 0; n < 4096; n += 7) CHECK_FALSE(error_of(good.substr(0, n)).empty());
   for (size_t n = 4096; n < good.size(); n += 9973) CHECK_FALSE(error_of(good.substr(0, n)).empty());

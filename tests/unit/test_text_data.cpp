@@ -79,6 +79,14 @@ TEST_CASE("tokenized text data: .jsonl text fields and chat messages") {
   expected.insert(expected.end(), chat.begin(), chat.end());
   CHECK(load(dir, "d.jsonl", jsonl).batch.tokens == expected);
 
+  TextOptions templated;  // a per-message template; "\n" written as backslash-n, as on a command line
+  templated.chat_template = "<s>[{role}] {content}\\n";
+  docs = read_text_documents(dir / "d.jsonl", templated);
+  REQUIRE(docs.size() == 2);
+  CHECK(docs[0] == "Hello world");  // text records are not templated
+  CHECK(docs[1] == "<s>[user] Hello\n<s>[assistant] Hello world\n");
+  CHECK(llama2().encode(docs[1])[0] == 1);  // special tokens in the template are matched
+
   TextOptions o;
   o.field = "body";
   CHECK(load(dir, "e.jsonl", R"({"body": "Hello", "text": 3})", o).batch.tokens == Ids{1, 15043});
