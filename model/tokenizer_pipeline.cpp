@@ -117,12 +117,11 @@ class PipelineTokenizer : public Tokenizer {
 
   std::string piece(int32_t id) const override {
     if (auto it = added_by_id_.find(id); it != added_by_id_.end()) return it->second->content;
-    if (id < 0 || id >= s_.model->size())
-      throw UsageError(s_.source + ": token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab_size_) + ")");
+    check_model_id(id);
     return s_.model->piece(id);
   }
-  uint32_t text_bytes(int32_t id) const override {
-    piece(id);  // checks the id
+  uint32_t text_bytes(int32_t id) const override {  // called per token of the data: no string copies
+    if (!added_by_id_.contains(id)) check_model_id(id);
     return text_bytes_[static_cast<size_t>(id)];
   }
   int64_t vocab_size() const override { return vocab_size_; }
@@ -138,6 +137,10 @@ class PipelineTokenizer : public Tokenizer {
   void encode_piece(std::string_view piece, std::vector<int32_t>& ids) const;
   void encode_word(std::string_view word, std::vector<int32_t>& ids) const;
   void count_text_bytes();
+  void check_model_id(int32_t id) const {
+    if (id < 0 || id >= s_.model->size())
+      throw UsageError(s_.source + ": token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(vocab_size_) + ")");
+  }
 
   PipelineSpec s_;
   std::array<std::vector<const AddedToken*>, 256> by_first_byte_;
