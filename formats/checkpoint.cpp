@@ -24,13 +24,18 @@ constexpr const char* kSideFiles[] = {
 
 }  // namespace
 
-nlohmann::json read_json_file(const fs::path& path) {
+std::string read_text_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path.string() + ": cannot open");
   std::stringstream buf;
   buf << in.rdbuf();
+  return buf.str();
+}
+
+nlohmann::json read_json_file(const fs::path& path) {
+  std::string text = read_text_file(path);
   try {
-    return nlohmann::json::parse(buf.str());
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(path.string() + ": not valid JSON (" + e.what() + ")");
   }

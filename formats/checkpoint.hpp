@@ -57,6 +57,8 @@ class Checkpoint {
   std::vector<const TensorInfo*> ordered_;
 };
 
+// A whole file's bytes; IoError naming the file when it cannot be opened.
+std::string read_text_file(const std::filesystem::path& path);
 // Reads and parses a JSON file; FormatError naming the file on bad JSON.
 nlohmann::json read_json_file(const std::filesystem::path& path);
 

@@ -6,19 +6,12 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "formats/checkpoint.hpp"
 
 namespace moeforge {
 namespace {
 
 using json = nlohmann::json;
-
-std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Message content: a string, or a list of parts whose "text" entries are concatenated.
 std::string message_content(const json& content, const std::string& at) {
@@ -84,9 +77,9 @@ std::vector<std::string> read_text_documents(const std::filesystem::path& path, 
   if (!std::filesystem::is_regular_file(path)) throw IoError(path.string() + ": no such file");
   std::string ext = path.extension().string();
   bool jsonl = ext == ".jsonl" || ext == ".json";
-  if (!jsonl && !o.split_lines) return {read_all(path)};
+  if (!jsonl && !o.split_lines) return {read_text_file(path)};
   std::vector<std::string> docs;
-  std::istringstream in(read_all(path));
+  std::istringstream in(read_text_file(path));
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -124,12 +117,13 @@ DataFile load_text(const std::filesystem::path& path, const Tokenizer& tok, cons
     stream.insert(stream.end(), ids.begin(), ids.end());
   }
   stream.resize(std::min(stream.size(), budget));
-  for (int32_t id : stream)
+  f.token_bytes.reserve(stream.size());
+  for (int32_t id : stream) {
     if (o.vocab > 0 && id >= o.vocab)
       throw FormatError(path.string() + ": the tokenizer gives token id " + std::to_string(id) + " (\"" + tok.piece(id) +
                         "\"), outside the model's vocabulary [0, " + std::to_string(o.vocab) + "); hint: --tokenizer must be the model's own");
-  f.token_bytes.reserve(stream.size());
-  for (int32_t id : stream) f.token_bytes.push_back(tok.text_bytes(id));
+    f.token_bytes.push_back(tok.text_bytes(id));
+  }
   for (size_t start = 0; start < stream.size(); start += static_cast<size_t>(o.seq_len))
     f.batch.add_window(stream.data() + start, std::min<int64_t>(o.seq_len, static_cast<int64_t>(stream.size() - start)));
   if (f.batch.windows.empty() && !o.allow_empty) throw FormatError(path.string() + ": no tokens (empty file?)");

@@ -1,11 +1,10 @@
 // Hugging Face tokenizer.json (+ tokenizer_config.json) → PipelineSpec. Every entry is checked as
 // it is read; errors name the file and the JSON path of the entry ("model.merges[12]").
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "core/error.hpp"
+#include "formats/checkpoint.hpp"
 #include "model/tokenizer_pipeline.hpp"
 #include "model/tokenizer_text.hpp"
 
@@ -45,18 +44,6 @@ struct Reader {
   }
   std::string type(const json& obj, const std::string& entry) const { return string(need(obj, "type", entry), entry + ".type"); }
 };
-
-json parse_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  try {
-    return json::parse(buf.str());
-  } catch (const json::parse_error& e) {
-    throw FormatError(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
-}
 
 // A pattern object {"String": s} or {"Regex": r}, as a regex (literal strings quoted).
 std::shared_ptr<SplitRegex> pattern_regex(const Reader& r, const json& pattern, const std::string& entry) {
@@ -333,7 +320,7 @@ void read_config(const fs::path& path, PipelineSpec& s, Specials& specials) {
     if (!specials.prefix.empty()) s.bos = specials.prefix.front();
   } else {
     Reader r{path.string()};
-    json config = parse_file(path);
+    json config = read_json_file(path);
     if (!config.is_object()) r.fail("tokenizer_config", "expected a JSON object, found " + Reader::shown(config));
     auto lookup = [&](const char* key) -> std::optional<int32_t> {
       auto content = config_token(r, config, key);
@@ -359,7 +346,7 @@ void read_config(const fs::path& path, PipelineSpec& s, Specials& specials) {
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const fs::path& path) {
   Reader r{path.string()};
-  json root = parse_file(path);
+  json root = read_json_file(path);
   if (!root.is_object()) r.fail("tokenizer", "expected a JSON object, found " + Reader::shown(root));
   PipelineSpec s;
   s.source = path.string();
