@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 
+#include "compress/layer_file.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "formats/checkpoint.hpp"
@@ -166,19 +167,11 @@ MatD logit_trace_similarity(const MatD& gram) {
 
 std::vector<Groups> read_groups_file(const std::filesystem::path& path, const ModelConfig& m) {
   nlohmann::json j = read_json_file(path);
-  auto fail = [&](const std::string& what) -> void { throw UsageError(path.string() + ": " + what); };
+  auto fail = [&](const std::string& what) { layer_file_error(path, what); };
   if (!j.is_object()) fail("expected a JSON object {\"layer\": [[experts], ...]}");
   std::vector<Groups> out(static_cast<size_t>(m.n_layers));
   for (const auto& [key, groups] : j.items()) {
-    int layer = -1;
-    try {
-      size_t used = 0;
-      layer = std::stoi(key, &used);
-      if (used != key.size()) layer = -1;
-    } catch (const std::exception&) {
-    }
-    if (layer < 0 || layer >= m.n_layers) fail("layer \"" + key + "\" does not exist (the model has " + std::to_string(m.n_layers) + " layers)");
-    if (!m.is_moe_layer(layer)) fail("layer " + key + " is a dense layer");
+    int layer = layer_of_key(path, key, m);
     if (!groups.is_array()) fail("layer " + key + ": expected a list of groups");
     std::vector<int> seen(static_cast<size_t>(m.n_experts), 0);
     Groups g;
@@ -186,10 +179,9 @@ std::vector<Groups> read_groups_file(const std::filesystem::path& path, const Mo
       if (!group.is_array() || group.empty()) fail("layer " + key + ": every group is a non-empty list of experts");
       std::vector<int> members;
       for (const auto& e : group) {
-        if (!e.is_number_integer() || e.get<int>() < 0 || e.get<int>() >= m.n_experts)
-          fail("layer " + key + ": expert " + e.dump() + " does not exist (experts 0.." + std::to_string(m.n_experts - 1) + ")");
-        if (seen[e.get<int>()]++) fail("layer " + key + ": expert " + e.dump() + " appears in two groups");
-        members.push_back(e.get<int>());
+        int expert = expert_of_value(path, key, e, m);
+        if (seen[expert]++) fail("layer " + key + ": expert " + e.dump() + " appears in two groups");
+        members.push_back(expert);
       }
       g.push_back(members);
     }

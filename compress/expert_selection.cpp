@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 
+#include "compress/layer_file.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "formats/checkpoint.hpp"
@@ -28,8 +29,6 @@ constexpr CriterionInfo kCriteria[] = {
 };
 
 const CriterionInfo& info(Criterion c) { return kCriteria[static_cast<int>(c)]; }
-
-[[noreturn]] void list_error(const std::filesystem::path& p, const std::string& what) { throw UsageError(p.string() + ": " + what); }
 
 void check_budget(const SelectionOptions& o, int experts) {
   if (o.ratio && (*o.ratio <= 0 || *o.ratio >= 1)) throw UsageError("--ratio must be in (0, 1), found " + std::to_string(*o.ratio));
@@ -82,24 +81,12 @@ Scores score_experts(Criterion c, const FileStats* stats, const ModelConfig& m, 
 
 LayerExperts read_layer_experts(const std::filesystem::path& path, const ModelConfig& m) {
   nlohmann::json j = read_json_file(path);
-  if (!j.is_object()) list_error(path, "expected a JSON object {\"layer\": [expert, ...]}");
+  if (!j.is_object()) layer_file_error(path, "expected a JSON object {\"layer\": [expert, ...]}");
   LayerExperts out;
   for (const auto& [key, list] : j.items()) {
-    int layer = -1;
-    try {
-      size_t used = 0;
-      layer = std::stoi(key, &used);
-      if (used != key.size()) layer = -1;
-    } catch (const std::exception&) {
-    }
-    if (layer < 0 || layer >= m.n_layers) list_error(path, "layer \"" + key + "\" does not exist (the model has " + std::to_string(m.n_layers) + " layers)");
-    if (!m.is_moe_layer(layer)) list_error(path, "layer " + key + " is a dense layer");
-    if (!list.is_array()) list_error(path, "layer " + key + ": expected a list of expert indices");
-    for (const auto& e : list) {
-      if (!e.is_number_integer() || e.get<int>() < 0 || e.get<int>() >= m.n_experts)
-        list_error(path, "layer " + key + ": expert " + e.dump() + " does not exist (experts 0.." + std::to_string(m.n_experts - 1) + ")");
-      out[layer].push_back(e.get<int>());
-    }
+    int layer = layer_of_key(path, key, m);
+    if (!list.is_array()) layer_file_error(path, "layer " + key + ": expected a list of expert indices");
+    for (const auto& e : list) out[layer].push_back(expert_of_value(path, key, e, m));
   }
   return out;
 }
