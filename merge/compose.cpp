@@ -4,7 +4,6 @@
 #include <numeric>
 
 #include "core/error.hpp"
-#include "core/log.hpp"
 #include "formats/convert_plan.hpp"
 #include "merge/compatibility.hpp"
 #include "merge/moe_config.hpp"
@@ -147,11 +146,7 @@ Plan plan_compose(const ComposeSpec& s) {
   plan.side_files = reference.ckpt->side_files();
   for (const auto& e : experts) plan.inputs.push_back(e.ckpt->path());
   if (base) plan.inputs.push_back(base->ckpt->path());
-  for (const auto& line : config_diff(reference.ckpt->config(), plan.config)) plan.notes.push_back("config " + line);
-  for (const auto& w : warnings) {
-    warn(w);
-    plan.notes.push_back("warning: " + w);
-  }
+  add_plan_notes(plan, reference.ckpt->config(), warnings);
   return plan;
 }
 

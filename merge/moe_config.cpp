@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/strings.hpp"
 
 namespace moeforge {
@@ -140,6 +141,14 @@ std::vector<std::string> config_diff(const json& before, const json& after) {
     out.push_back(k + ": " + (a ? before[k].dump() : std::string("(absent)")) + " → " + (b ? after[k].dump() : std::string("(removed)")));
   }
   return out;
+}
+
+void add_plan_notes(Plan& plan, const json& before, const std::vector<std::string>& warnings) {
+  for (const auto& line : config_diff(before, plan.config)) plan.notes.push_back("config " + line);
+  for (const auto& w : warnings) {
+    warn(w);
+    plan.notes.push_back("warning: " + w);
+  }
 }
 
 }  // namespace moeforge

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/plan.hpp"
 #include "model/architecture.hpp"
 
 namespace moeforge {
@@ -30,5 +31,7 @@ nlohmann::json moe_config(const nlohmann::json& dense_config, const Family& targ
 
 // Keys whose values differ between two configs, as "key: a → b" lines (for --dry-run).
 std::vector<std::string> config_diff(const nlohmann::json& before, const nlohmann::json& after);
+// A new checkpoint's plan notes: every config change from `before` and every warning (printed too).
+void add_plan_notes(Plan& plan, const nlohmann::json& before, const std::vector<std::string>& warnings);
 
 }  // namespace moeforge

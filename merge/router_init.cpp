@@ -123,6 +123,16 @@ std::vector<std::vector<double>> init_routers(const RouterInit& init, const Rout
   for (int l = 0; l < n_layers; ++l)
     if (moe_layer[static_cast<size_t>(l)]) out[static_cast<size_t>(l)].assign(static_cast<size_t>(rows * H), 0.0);
 
+  // Row r of every MoE layer's router from per-layer means: positive minus negative, normalised.
+  auto write_layer_rows = [&](int r, const LayerMeans& pos, const std::optional<LayerMeans>& neg) {
+    for (int l = 0; l < n_layers; ++l) {
+      if (!moe_layer[static_cast<size_t>(l)]) continue;
+      VecD m = pos.mean[static_cast<size_t>(l)];
+      if (neg) m -= neg->mean[static_cast<size_t>(l)];
+      normalise_into(m, out[static_cast<size_t>(l)].data() + r * H, "layer " + std::to_string(l) + " expert " + std::to_string(r), warnings);
+    }
+  };
+
   switch (init.method) {
     case RouterMethod::kZero: return out;
     case RouterMethod::kRandom:
@@ -167,12 +177,7 @@ std::vector<std::vector<double>> init_routers(const RouterInit& init, const Rout
         LayerMeans pos = last_token_means(*models.base, init.positive[static_cast<size_t>(r)], init.threads);
         std::optional<LayerMeans> neg;
         if (const DataFile* n = negative_for(init, r)) neg = last_token_means(*models.base, *n, init.threads);
-        for (int l = 0; l < n_layers; ++l) {
-          if (!moe_layer[static_cast<size_t>(l)]) continue;
-          VecD m = pos.mean[static_cast<size_t>(l)];
-          if (neg) m -= neg->mean[static_cast<size_t>(l)];
-          normalise_into(m, out[static_cast<size_t>(l)].data() + r * H, "layer " + std::to_string(l) + " expert " + std::to_string(r), warnings);
-        }
+        write_layer_rows(r, pos, neg);
       }
       break;
     case RouterMethod::kHidden:
@@ -185,12 +190,7 @@ std::vector<std::vector<double>> init_routers(const RouterInit& init, const Rout
         LayerMeans pos = hidden_means(model, init.positive[static_cast<size_t>(r)], init.threads);
         std::optional<LayerMeans> neg = shared_negative;
         if (!neg && negative_for(init, r)) neg = hidden_means(model, *negative_for(init, r), init.threads);
-        for (int l = 0; l < n_layers; ++l) {
-          if (!moe_layer[static_cast<size_t>(l)]) continue;
-          VecD m = pos.mean[static_cast<size_t>(l)];
-          if (neg) m -= neg->mean[static_cast<size_t>(l)];
-          normalise_into(m, out[static_cast<size_t>(l)].data() + r * H, "layer " + std::to_string(l) + " expert " + std::to_string(r), warnings);
-        }
+        write_layer_rows(r, pos, neg);
       }
       break;
     }

@@ -1,7 +1,6 @@
 #include "merge/upcycle.hpp"
 
 #include "core/error.hpp"
-#include "core/log.hpp"
 #include "formats/convert_plan.hpp"
 #include "merge/compatibility.hpp"
 #include "merge/moe_config.hpp"
@@ -75,11 +74,7 @@ Plan plan_upcycle(const UpcycleSpec& s) {
   set_torch_dtype(plan.config, plan);
   plan.side_files = s.model->side_files();
   plan.inputs.push_back(s.model->path());
-  for (const auto& line : config_diff(s.model->config(), plan.config)) plan.notes.push_back("config " + line);
-  for (const auto& w : warnings) {
-    warn(w);
-    plan.notes.push_back("warning: " + w);
-  }
+  add_plan_notes(plan, s.model->config(), warnings);
   return plan;
 }
 
