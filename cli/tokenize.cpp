@@ -9,18 +9,8 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
-// A JSON string that is safe to print: invalid UTF-8 (a raw byte piece, odd command-line text)
-// becomes U+FFFD instead of making the JSON writer throw.
-ojson safe_string(const std::string& s) {
-  return ojson::parse(ojson(s).dump(-1, ' ', false, ojson::error_handler_t::replace));
-}
-
-ojson token_report(const Tokenizer& tok, const std::vector<int32_t>& ids) {
-  ojson pieces = ojson::array();
-  for (int32_t id : ids) pieces.push_back(safe_string(tok.piece(id)));
-  return pieces;
-}
-
+// Pieces and texts may be invalid UTF-8 (a raw byte piece, odd command-line text): printed with
+// U+FFFD in its place, as emit() does for --json.
 std::string quoted(const ojson& s) { return s.dump(-1, ' ', false, ojson::error_handler_t::replace); }
 
 void print_tokens(const ojson& r) {
@@ -33,7 +23,7 @@ void print_tokens(const ojson& r) {
 
 ojson special(const Tokenizer& tok, std::optional<int32_t> id) {
   if (!id) return nullptr;
-  return {{"id", *id}, {"piece", safe_string(tok.piece(*id))}};
+  return {{"id", *id}, {"piece", tok.piece(*id)}};
 }
 
 }  // namespace
@@ -52,16 +42,18 @@ Verb tokenize_verb() {
     auto tok = load_tokenizer(p.str("model"));
     std::string text = p.str("text");
     auto ids = p.flag("specials") ? tok->encode_with_specials(text) : tok->encode(text);
+    ojson pieces = ojson::array();
+    for (int32_t id : ids) pieces.push_back(tok->piece(id));
     ojson report = {{"model", p.str("model")},
-                    {"text", safe_string(text)},
+                    {"text", text},
                     {"specials", p.flag("specials")},
                     {"vocab_size", tok->vocab_size()},
                     {"bos", special(*tok, tok->bos())},
                     {"eos", special(*tok, tok->eos())},
                     {"n_tokens", ids.size()},
                     {"ids", ids},
-                    {"pieces", token_report(*tok, ids)},
-                    {"decoded", safe_string(tok->decode(ids))}};
+                    {"pieces", pieces},
+                    {"decoded", tok->decode(ids)}};
     emit(p, report, [&] { print_tokens(report); });
     return 0;
   };
