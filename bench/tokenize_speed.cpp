@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "model/tokenizer.hpp"
+#include "text/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 

@@ -2,8 +2,8 @@
 
 #include "cli/data_options.hpp"
 #include "core/error.hpp"
-#include "model/engine.hpp"
-#include "model/stats_file.hpp"
+#include "engine/engine.hpp"
+#include "engine/stats_file.hpp"
 
 namespace moeforge {
 

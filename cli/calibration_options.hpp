@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "core/params.hpp"
-#include "model/calibration_stats.hpp"
+#include "engine/calibration_stats.hpp"
 #include "model/model_config.hpp"
 
 namespace moeforge {

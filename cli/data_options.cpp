@@ -4,8 +4,8 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "model/text_data.hpp"
-#include "model/tokenizer.hpp"
+#include "text/text_data.hpp"
+#include "text/tokenizer.hpp"
 
 namespace moeforge {
 

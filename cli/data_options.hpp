@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/params.hpp"
-#include "model/token_data.hpp"
+#include "text/token_data.hpp"
 
 namespace moeforge {
 

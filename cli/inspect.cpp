@@ -3,7 +3,7 @@
 #include "formats/checkpoint.hpp"
 #include "formats/gguf.hpp"
 #include "model/inspection.hpp"
-#include "model/stats_file.hpp"
+#include "engine/stats_file.hpp"
 
 namespace moeforge {
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 
+#include "core/version.hpp"
 #include "cli/verb.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   install_interrupt_cleanup();
   std::vector<Verb> verbs = all_verbs();
   CLI::App app{"moeforge: build Mixture-of-Experts checkpoints from dense experts and make MoE checkpoints smaller"};
-  app.set_version_flag("--version", std::string("moeforge ") + moeforge_version());
+  app.set_version_flag("--version", std::string("moeforge ") + kVersion);
   app.require_subcommand(1);
   std::vector<std::unique_ptr<Binder>> binders;
   for (const auto& v : verbs) binders.push_back(std::make_unique<Binder>(app.add_subcommand(v.name, v.description), v));

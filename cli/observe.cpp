@@ -3,8 +3,8 @@
 #include "cli/data_options.hpp"
 #include "cli/verb.hpp"
 #include "core/error.hpp"
-#include "model/calibration_stats.hpp"
-#include "model/stats_file.hpp"
+#include "engine/calibration_stats.hpp"
+#include "engine/stats_file.hpp"
 
 namespace moeforge {
 

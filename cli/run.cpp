@@ -5,8 +5,8 @@
 
 #include "cli/verb.hpp"
 #include "core/error.hpp"
-#include "model/text_data.hpp"
-#include "model/tokenizer.hpp"
+#include "text/text_data.hpp"
+#include "text/tokenizer.hpp"
 #include "recipes/runner.hpp"
 
 namespace moeforge {

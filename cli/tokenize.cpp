@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli/verb.hpp"
-#include "model/tokenizer.hpp"
+#include "text/tokenizer.hpp"
 
 namespace moeforge {
 namespace {

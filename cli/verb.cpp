@@ -1,3 +1,4 @@
+#include "core/version.hpp"
 #include "cli/verb.hpp"
 
 #include <cstdio>
@@ -22,7 +23,7 @@ nlohmann::json provenance(const Verb& verb, const ParamValues& values) {
     if (p.type == ParamType::kPathList)
       for (const auto& s : values.strings(p.name)) inputs.push_back(s);
   }
-  return {{"tool", std::string("moeforge ") + moeforge_version()}, {"verb", verb.name}, {"inputs", inputs},
+  return {{"tool", std::string("moeforge ") + kVersion}, {"verb", verb.name}, {"inputs", inputs},
           {"options", values.output_relevant(verb.params)}};
 }
 

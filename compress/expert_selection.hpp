@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "model/calibration_stats.hpp"
+#include "engine/calibration_stats.hpp"
 #include "model/model_config.hpp"
 
 namespace moeforge {

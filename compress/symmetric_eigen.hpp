@@ -6,7 +6,7 @@
 #pragma once
 #include <vector>
 
-#include "model/calibration_stats.hpp"
+#include "engine/calibration_stats.hpp"
 
 namespace moeforge {
 

@@ -1,3 +1,4 @@
+#include "core/version.hpp"
 #include "formats/sharded_writer.hpp"
 
 #include <fcntl.h>
@@ -37,7 +38,7 @@ std::string shard_name(size_t i, size_t n) {
 }
 
 std::map<std::string, std::string> header_metadata(const Plan& plan) {
-  std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", std::string("moeforge ") + moeforge_version()}};
+  std::map<std::string, std::string> meta = {{"format", "pt"}, {"producer", std::string("moeforge ") + kVersion}};
   if (!plan.provenance.empty()) meta["moeforge"] = plan.provenance.dump();
   return meta;
 }
@@ -213,7 +214,6 @@ void sync_directory(const fs::path& dir) {
 
 }  // namespace
 
-const char* moeforge_version() { return "0.1.0"; }
 
 std::vector<ShardLayout> layout_shards(const Plan& plan, uint64_t max_shard_size) {
   std::vector<size_t> order(plan.tensors.size());

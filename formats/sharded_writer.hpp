@@ -49,7 +49,5 @@ struct WriteReport {
 // Refuses to write into an input or over an existing checkpoint (unless force) before any I/O.
 WriteReport write_checkpoint(const Plan& plan, const std::filesystem::path& out_dir, const WriteOptions& options);
 
-// Version string written into provenance.
-const char* moeforge_version();
 
 }  // namespace moeforge

@@ -7,8 +7,8 @@
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "formats/tensor_reader.hpp"
-#include "model/calibration_stats.hpp"
-#include "model/engine.hpp"
+#include "engine/calibration_stats.hpp"
+#include "engine/engine.hpp"
 
 namespace moeforge {
 namespace {

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "formats/checkpoint.hpp"
-#include "model/token_data.hpp"
+#include "text/token_data.hpp"
 
 namespace moeforge {
 

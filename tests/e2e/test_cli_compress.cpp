@@ -5,7 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "model/stats_file.hpp"
+#include "engine/stats_file.hpp"
 #include "tests/e2e/cli_runner.hpp"
 #include "tests/test_support.hpp"
 

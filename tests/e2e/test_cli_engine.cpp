@@ -7,7 +7,7 @@
 
 #include "formats/safetensors.hpp"
 #include "formats/tensor_reader.hpp"
-#include "model/stats_file.hpp"
+#include "engine/stats_file.hpp"
 #include "tests/e2e/cli_runner.hpp"
 #include "tests/test_support.hpp"
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/tokenizer_text.hpp"
+#include "text/tokenizer_text.hpp"
 #include "tests/e2e/cli_runner.hpp"
 #include "tests/test_support.hpp"
 

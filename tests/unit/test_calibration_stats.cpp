@@ -7,10 +7,10 @@
 
 #include "core/error.hpp"
 #include "formats/checkpoint.hpp"
-#include "model/calibration_stats.hpp"
-#include "model/engine.hpp"
-#include "model/feed_forward.hpp"
-#include "model/stats_file.hpp"
+#include "engine/calibration_stats.hpp"
+#include "engine/engine.hpp"
+#include "engine/feed_forward.hpp"
+#include "engine/stats_file.hpp"
 #include "tests/test_support.hpp"
 
 using namespace moeforge;

@@ -14,8 +14,8 @@
 #include "merge/compose.hpp"
 #include "merge/tensor_producers.hpp"
 #include "merge/upcycle.hpp"
-#include "model/engine.hpp"
-#include "model/evaluation.hpp"
+#include "engine/engine.hpp"
+#include "engine/evaluation.hpp"
 #include "tests/test_support.hpp"
 
 using namespace moeforge;

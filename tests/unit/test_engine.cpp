@@ -9,7 +9,7 @@
 #include "core/error.hpp"
 #include "formats/checkpoint.hpp"
 #include "formats/tensor_reader.hpp"
-#include "model/engine.hpp"
+#include "engine/engine.hpp"
 #include "tests/test_support.hpp"
 
 using namespace moeforge;

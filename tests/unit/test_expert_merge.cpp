@@ -13,7 +13,7 @@
 #include "core/error.hpp"
 #include "formats/sharded_writer.hpp"
 #include "merge/upcycle.hpp"
-#include "model/engine.hpp"
+#include "engine/engine.hpp"
 #include "tests/test_support.hpp"
 
 using namespace moeforge;

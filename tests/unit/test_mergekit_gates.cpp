@@ -7,7 +7,7 @@
 #include "formats/checkpoint.hpp"
 #include "formats/tensor_reader.hpp"
 #include "merge/router_init.hpp"
-#include "model/engine.hpp"
+#include "engine/engine.hpp"
 #include "tests/test_support.hpp"
 
 using namespace moeforge;

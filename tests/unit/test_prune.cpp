@@ -10,8 +10,8 @@
 #include "formats/sharded_writer.hpp"
 #include "formats/tensor_reader.hpp"
 #include "merge/compose.hpp"
-#include "model/engine.hpp"
-#include "model/evaluation.hpp"
+#include "engine/engine.hpp"
+#include "engine/evaluation.hpp"
 #include "tests/test_support.hpp"
 
 using namespace moeforge;

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
-#include "model/rope.hpp"
+#include "engine/rope.hpp"
 
 using namespace moeforge;
 

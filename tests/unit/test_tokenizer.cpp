@@ -11,8 +11,8 @@
 
 #include "core/error.hpp"
 #include "formats/gguf.hpp"
-#include "model/tokenizer.hpp"
-#include "model/tokenizer_text.hpp"
+#include "text/tokenizer.hpp"
+#include "text/tokenizer_text.hpp"
 #include "tests/test_support.hpp"
 #include "tests/unit/tokenizer_vectors.hpp"
 

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "model/text_data.hpp"
-#include "model/tokenizer.hpp"
+#include "text/text_data.hpp"
+#include "text/tokenizer.hpp"
 #include "tests/test_support.hpp"
 
 using namespace moeforge;

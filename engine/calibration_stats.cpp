@@ -1,0 +1,203 @@
+#include "engine/calibration_stats.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+namespace moeforge {
+namespace {
+
+double norm_of(const float* v, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(v[i]) * v[i];
+  return std::sqrt(s);
+}
+
+double max_abs(const float* v, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(std::fabs(v[i])));
+  return m;
+}
+
+// max(0, 1 − cos(h, h + r)): how much the routed output turns the residual stream.
+double easy_ep_weight(const float* h, const float* r, int64_t n) {
+  double hh = 0, hr = 0, rr = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double a = h[i], b = static_cast<double>(h[i]) + r[i];
+    hh += a * a;
+    hr += a * b;
+    rr += b * b;
+  }
+  if (hh == 0 || rr == 0) return 0;
+  return std::max(0.0, 1.0 - hr / std::sqrt(hh * rr));
+}
+
+VecD safe_divide(const VecD& a, const VecD& b) {
+  VecD out = VecD::Zero(a.size());
+  for (Eigen::Index i = 0; i < a.size(); ++i) out[i] = b[i] > 0 ? a[i] / b[i] : 0.0;
+  return out;
+}
+
+}  // namespace
+
+void ExpertLayerStats::init(int E, int64_t H, bool all_outputs) {
+  for (VecD* v : {&count, &top1_count, &gate_sum, &prob_sum, &reap_sum, &ean_sum, &max_act, &easy_ep_sum, &logit_sum}) *v = VecD::Zero(E);
+  output_sum = MatD::Zero(E, H);
+  logit_gram = MatD::Zero(E, E);
+  coactivation = MatD::Zero(E, E);
+  if (all_outputs) {
+    all_output_sum = MatD::Zero(E, H);
+    output_cos_sum = MatD::Zero(E, E);
+  }
+  tokens = 0;
+}
+
+void ExpertLayerStats::merge(const ExpertLayerStats& o) {
+  if (count.size() == 0) {
+    *this = o;
+    return;
+  }
+  count += o.count;
+  top1_count += o.top1_count;
+  gate_sum += o.gate_sum;
+  prob_sum += o.prob_sum;
+  reap_sum += o.reap_sum;
+  ean_sum += o.ean_sum;
+  max_act = max_act.cwiseMax(o.max_act);
+  easy_ep_sum += o.easy_ep_sum;
+  logit_sum += o.logit_sum;
+  output_sum += o.output_sum;
+  logit_gram += o.logit_gram;
+  coactivation += o.coactivation;
+  if (all_output_sum.size() && o.all_output_sum.size()) {
+    all_output_sum += o.all_output_sum;
+    output_cos_sum += o.output_cos_sum;
+  } else {
+    all_output_sum.resize(0, 0);
+    output_cos_sum.resize(0, 0);
+  }
+  tokens += o.tokens;
+}
+
+VecD ExpertLayerStats::reap() const { return safe_divide(reap_sum, count); }
+VecD ExpertLayerStats::ean_mean() const { return safe_divide(ean_sum, count); }
+VecD ExpertLayerStats::frequency() const { return tokens > 0 ? VecD(count / tokens) : VecD(VecD::Zero(count.size())); }
+
+void accumulate(ExpertLayerStats& s, const MoeChunk& c, const uint8_t* mask) {
+  const int E = c.n_experts, k = c.k;
+  const int64_t H = c.hidden;
+  for (int64_t t = 0; t < c.n; ++t) {
+    if (mask != nullptr && !mask[t]) continue;
+    s.tokens += 1;
+    const float* logits = c.router_logits + t * E;
+    for (int i = 0; i < E; ++i) {
+      s.prob_sum[i] += c.probs[t * E + i];
+      s.logit_sum[i] += logits[i];
+      for (int j = 0; j < E; ++j) s.logit_gram(i, j) += static_cast<double>(logits[i]) * logits[j];
+    }
+    double token_weight = c.residual ? easy_ep_weight(c.residual + t * H, c.routed_out + t * H, H) : 0.0;
+    for (int a = 0; a < k; ++a) {
+      int e = c.topk_idx[t * k + a];
+      const float* y = c.expert_out + (t * k + a) * H;
+      double gate = c.topk_weight[t * k + a], norm = norm_of(y, H);
+      s.count[e] += 1;
+      if (a == 0) s.top1_count[e] += 1;
+      s.gate_sum[e] += gate;
+      s.reap_sum[e] += gate * norm;
+      s.ean_sum[e] += norm;
+      s.max_act[e] = std::max(s.max_act[e], max_abs(y, H));
+      s.easy_ep_sum[e] += gate * norm * token_weight;
+      for (int64_t d = 0; d < H; ++d) s.output_sum(e, d) += y[d];
+      for (int b = 0; b < k; ++b) s.coactivation(e, c.topk_idx[t * k + b]) += 1;
+    }
+    if (c.all_expert_out != nullptr) {
+      std::vector<double> norms(static_cast<size_t>(E));
+      for (int i = 0; i < E; ++i) {
+        const float* y = c.all_expert_out + (i * c.all_stride + t) * H;
+        norms[i] = norm_of(y, H);
+        for (int64_t d = 0; d < H; ++d) s.all_output_sum(i, d) += y[d];
+      }
+      for (int i = 0; i < E; ++i)
+        for (int j = 0; j < E; ++j) {
+          const float* yi = c.all_expert_out + (i * c.all_stride + t) * H;
+          const float* yj = c.all_expert_out + (j * c.all_stride + t) * H;
+          double dot = 0;
+          for (int64_t d = 0; d < H; ++d) dot += static_cast<double>(yi[d]) * yj[d];
+          s.output_cos_sum(i, j) += norms[i] > 0 && norms[j] > 0 ? dot / (norms[i] * norms[j]) : 0.0;
+        }
+    }
+  }
+}
+
+FileStats CalibrationStats::merged() const {
+  FileStats m;
+  m.file = "(all)";
+  for (const auto& f : files) {
+    m.tokens += f.tokens;
+    if (m.router_input_sum.empty()) {
+      m.router_input_sum = f.router_input_sum;
+      m.experts = f.experts;
+      continue;
+    }
+    for (size_t l = 0; l < f.router_input_sum.size(); ++l) m.router_input_sum[l] += f.router_input_sum[l];
+    for (size_t l = 0; l < f.experts.size(); ++l) m.experts[l].merge(f.experts[l]);
+  }
+  return m;
+}
+
+StatsObserver::StatsObserver(CalibrationStats& stats, std::vector<int64_t> file_begin)
+    : s_(stats), file_begin_(std::move(file_begin)) {
+  for (auto& f : s_.files) {
+    f.router_input_sum.assign(static_cast<size_t>(s_.n_layers), VecD::Zero(s_.hidden));
+    f.experts.resize(static_cast<size_t>(s_.n_layers));
+    for (int l = 0; l < s_.n_layers; ++l)
+      if (s_.moe_layer[static_cast<size_t>(l)]) f.experts[static_cast<size_t>(l)].init(s_.n_experts, s_.hidden, s_.all_outputs);
+  }
+}
+
+void StatsObserver::for_each_file(int64_t begin, int64_t n, const std::function<void(FileStats&, int64_t, int64_t)>& fn) {
+  for (size_t f = 0; f < s_.files.size(); ++f) {
+    int64_t lo = std::max(begin, file_begin_[f]), hi = std::min(begin + n, file_begin_[f + 1]);
+    if (lo < hi) fn(s_.files[f], lo - begin, hi - begin);
+  }
+}
+
+void StatsObserver::activation(Site site, int layer, const Mat& rows) {
+  if (site == Site::kEmbed)
+    for_each_file(0, rows.rows(), [](FileStats& f, int64_t a, int64_t b) { f.tokens += static_cast<double>(b - a); });
+  if (site != Site::kRouterInput) return;
+  for_each_file(0, rows.rows(), [&](FileStats& f, int64_t a, int64_t b) {
+    VecD& sum = f.router_input_sum[static_cast<size_t>(layer)];
+    for (int64_t t = a; t < b; ++t) sum += rows.row(t).transpose().cast<double>();
+  });
+}
+
+void StatsObserver::moe(const MoeChunk& chunk) {
+  for_each_file(chunk.token_begin, chunk.n, [&](FileStats& f, int64_t a, int64_t b) {
+    accumulate(f.experts[static_cast<size_t>(chunk.layer)], chunk.slice(a, b), nullptr);
+  });
+}
+
+CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs) {
+  const ModelConfig& c = engine.config();
+  CalibrationStats s;
+  s.model = engine.checkpoint().label();
+  s.model_type = std::string(c.family->model_type);
+  s.n_layers = c.n_layers;
+  s.n_experts = c.n_experts;
+  s.top_k = c.top_k;
+  s.hidden = c.hidden;
+  s.moe_layer = c.moe_layer;
+  s.all_outputs = all_outputs && c.is_moe();
+  std::vector<int64_t> begin;
+  for (const auto& f : data.files) {
+    s.files.push_back(FileStats{f.path});
+    begin.push_back(begin.empty() ? 0 : begin.back() + data.files[begin.size() - 1].batch.n_tokens());
+  }
+  begin.push_back(data.batch.n_tokens());
+  StatsObserver obs(s, begin);
+  engine.run(data.batch, obs);
+  return s;
+}
+
+}  // namespace moeforge

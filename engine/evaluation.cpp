@@ -1,0 +1,90 @@
+#include "engine/evaluation.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace moeforge {
+namespace {
+
+class NllObserver : public Observer {
+ public:
+  explicit NllObserver(const Batch& batch) : batch_(batch), sums_(batch.windows.size(), 0.0) {}
+  bool wants_logits() const override { return true; }
+  void logits(size_t w, const float* l, int64_t length, int64_t vocab) override {
+    const int32_t* ids = batch_.tokens.data() + batch_.windows[w].offset;
+    double total = 0;
+    for (int64_t t = 0; t + 1 < length; ++t) {
+      const float* row = l + t * vocab;
+      float m = row[0];
+      for (int64_t v = 1; v < vocab; ++v) m = std::max(m, row[v]);
+      double s = 0;
+      for (int64_t v = 0; v < vocab; ++v) s += std::exp(static_cast<double>(row[v] - m));
+      float log_sum = m + static_cast<float>(std::log(s));
+      total += static_cast<double>(log_sum - row[ids[t + 1]]);
+    }
+    sums_[w] = total;
+  }
+  const std::vector<double>& sums() const { return sums_; }
+
+ private:
+  const Batch& batch_;
+  std::vector<double> sums_;
+};
+
+}  // namespace
+
+double EvalResult::bits_per_token() const { return mean_nll() / std::log(2.0); }
+double EvalResult::perplexity() const { return std::exp(mean_nll()); }
+std::optional<double> EvalResult::bits_per_byte() const {
+  if (!bytes_known || predicted_bytes == 0) return std::nullopt;
+  return nll_sum / static_cast<double>(predicted_bytes) / std::log(2.0);  // = bits_per_token() when a token is a byte
+}
+
+std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
+  NllObserver obs(data.batch);
+  engine.run(data.batch, obs);
+  std::vector<EvalResult> out(data.files.size() + 1);
+  for (size_t f = 0; f < data.files.size(); ++f) out[f].file = data.files[f].path;
+  out.back().file = "(all)";
+  std::vector<size_t> next_window(data.files.size(), 0);  // the window's index within its file
+  for (size_t w = 0; w < data.batch.windows.size(); ++w) {
+    int64_t predictions = std::max<int64_t>(0, data.batch.windows[w].length - 1);
+    const DataFile& file = data.files[data.file_of_window[w]];
+    const Window& local = file.batch.windows[next_window[data.file_of_window[w]]++];
+    int64_t bytes = 0;
+    for (int64_t t = 1; t < local.length && !file.token_bytes.empty(); ++t) bytes += file.token_bytes[static_cast<size_t>(local.offset + t)];
+    for (EvalResult* r : {&out[data.file_of_window[w]], &out.back()}) {
+      r->windows += 1;
+      r->predictions += predictions;
+      r->predicted_bytes += bytes;
+      r->bytes_known = r->bytes_known && !file.token_bytes.empty();
+      r->nll_sum += obs.sums()[w];
+      r->window_nll.push_back(predictions ? obs.sums()[w] / static_cast<double>(predictions) : 0.0);
+    }
+  }
+  return out;
+}
+
+nlohmann::ordered_json eval_report(const std::vector<EvalResult>& results) {
+  nlohmann::ordered_json files = nlohmann::ordered_json::array();
+  for (const auto& r : results) {
+    nlohmann::ordered_json j = {{"file", r.file}, {"windows", r.windows}, {"predictions", r.predictions},
+                                {"mean_nll", r.mean_nll()}, {"perplexity", r.perplexity()}, {"bits_per_token", r.bits_per_token()}};
+    auto bpb = r.bits_per_byte();
+    j["bits_per_byte"] = bpb ? nlohmann::ordered_json(*bpb) : nlohmann::ordered_json(nullptr);
+    files.push_back(std::move(j));
+  }
+  return {{"files", files}};
+}
+
+void print_eval(const nlohmann::ordered_json& report) {
+  std::printf("%-48s %8s %10s %10s %12s %10s\n", "file", "windows", "mean NLL", "perplexity", "bits/token", "bits/byte");
+  for (const auto& f : report["files"]) {
+    std::string bpb = f["bits_per_byte"].is_null() ? "-" : std::to_string(f["bits_per_byte"].get<double>());
+    std::printf("%-48s %8lld %10.5f %10.4f %12.6f %10s\n", f["file"].get<std::string>().c_str(),
+                static_cast<long long>(f["windows"].get<int64_t>()), f["mean_nll"].get<double>(), f["perplexity"].get<double>(),
+                f["bits_per_token"].get<double>(), bpb.c_str());
+  }
+}
+
+}  // namespace moeforge
