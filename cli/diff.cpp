@@ -15,7 +15,7 @@ Verb diff_verb() {
       {.name = "b", .type = T::kPath, .help = "second checkpoint (the reference for relative L2)", .positional = true, .required = true},
       {.name = "atol", .type = T::kFloat, .default_value = "0", .help = "largest absolute difference still counted as equal", .min = 0.0},
       {.name = "max-rows", .type = T::kInt, .default_value = "50", .help = "differing tensors listed in text output", .min = 0.0},
-      {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0},
+      threads_param(),
   }, output_params());
   v.run = [](const ParamValues& p, const RunContext&) {
     Checkpoint a(p.str("a")), b(p.str("b"));

@@ -12,7 +12,7 @@ Verb eval_verb() {
   v.description = "mean NLL, perplexity and bits per byte of a model on token or byte files";
   v.params = with(with({{.name = "model", .type = T::kPath, .help = "checkpoint", .positional = true, .required = true}}, data_params()),
                   with({{.name = "windows", .type = T::kFlag, .help = "include every window's mean NLL in --json output"},
-                        {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0}},
+                        threads_param()},
                        output_params()));
   v.run = [](const ParamValues& p, const RunContext&) {
     Checkpoint ckpt(p.str("model"));

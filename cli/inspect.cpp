@@ -17,7 +17,7 @@ Verb inspect_verb() {
       {.name = "tensors", .type = T::kFlag, .help = "list every tensor: name, dtype, shape, shard, bytes"},
       {.name = "filter", .type = T::kString, .help = "only tensors whose name matches this regular expression"},
       {.name = "stats", .type = T::kFlag, .help = "per-tensor min/max/mean/std/L2 and NaN/Inf counts"},
-      {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0},
+      threads_param(),
   }, output_params());
   v.run = [](const ParamValues& p, const RunContext&) {
     InspectOptions o{p.flag("tensors"), p.str("filter"), p.flag("stats"), static_cast<int>(p.integer("threads"))};

@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     try {
       ParamValues values = b->values();
       set_quiet(values.flag("quiet"));
-      return b->verb().run(values, RunContext{});
+      return run_verb(b->verb(), values, RunContext{});
     } catch (const Error& e) {
       std::fprintf(stderr, "moeforge %s: error: %s\n", b->verb().name.c_str(), e.what());
       return static_cast<int>(e.code());

@@ -17,7 +17,7 @@ ParamTable merge_params() {
   using T = ParamType;
   return {
       {.name = "model", .type = T::kPath, .help = "MoE checkpoint", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false},
+      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "method", .type = T::kChoice, .default_value = "sub-moe", .help = "grouping and merging method",
        .choices = {"sub-moe", "msmoe", "hcsmoe", "average"}},
       {.name = "groups", .type = T::kInt, .help = "merged experts per layer", .min = 1.0},
@@ -30,8 +30,8 @@ ParamTable merge_params() {
       {.name = "uniform-weights", .type = T::kFlag, .help = "equal weights instead of routing frequencies (no statistics needed with --groups-file)"},
       {.name = "no-permute", .type = T::kFlag, .help = "msmoe: skip the neuron alignment"},
       {.name = "seed", .type = T::kInt, .default_value = "0", .help = "seed of the K-means initialisation", .min = 0.0},
-      {.name = "report", .type = T::kPath, .help = "write the groups as JSON", .affects_output = false},
-      {.name = "plot", .type = T::kPath, .help = "write an SVG heat map of the groups", .affects_output = false},
+      {.name = "report", .type = T::kPath, .help = "write the groups as JSON", .affects_output = false, .role = PathRole::kOutputFile},
+      {.name = "plot", .type = T::kPath, .help = "write an SVG heat map of the groups", .affects_output = false, .role = PathRole::kOutputFile},
   };
 }
 
@@ -76,9 +76,9 @@ Verb merge_experts_verb() {
     if (p.has("report")) {
       auto j = expert_report_json("merge-experts", p.str("method"), r.cells);
       j["groups"] = r.groups;
-      write_text_file(p.str("report"), j.dump(2) + "\n");
+      r.plan.extra_files[output_path(p.str("report"))] = j.dump(2) + "\n";
     }
-    if (p.has("plot")) write_text_file(p.str("plot"), expert_heat_map_svg("merge-experts " + model.label() + " (" + p.str("method") + ")", r.cells, true));
+    if (p.has("plot")) r.plan.extra_files[output_path(p.str("plot"))] = expert_heat_map_svg("merge-experts " + model.label() + " (" + p.str("method") + ")", r.cells, true);
     r.plan.provenance = provenance(v, p);
     return write_output(r.plan, p, ctx);
   };

@@ -14,20 +14,21 @@ Verb observe_verb() {
   v.name = "observe";
   v.description = "run a model over calibration data and save routing and expert statistics";
   v.params = with(with({{.name = "model", .type = T::kPath, .help = "checkpoint", .positional = true, .required = true},
-                        {.name = "out", .type = T::kPath, .help = "statistics file to write (.safetensors)", .required = true, .affects_output = false}},
+                        {.name = "out", .type = T::kPath, .help = "statistics file to write (.safetensors)", .required = true, .affects_output = false, .role = PathRole::kOutputFile}},
                        data_params()),
                   with({{.name = "all-experts", .type = T::kFlag, .help = "also run every expert on every token (output similarity statistics; E/k times the FFN work)"},
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
-                        {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0}},
+                        threads_param()},
                        output_params()));
   v.run = [](const ParamValues& p, const RunContext&) {
-    std::filesystem::path out = p.str("out");
-    if (std::filesystem::exists(out) && !p.flag("force")) throw UsageError(out.string() + ": exists; hint: pass --force to replace it");
+    std::filesystem::path out = output_path(p.str("out"));
     Checkpoint ckpt(p.str("model"));
     Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     CalibrationStats stats = observe(engine, data, p.flag("all-experts"));
-    write_stats(stats, out);
+    OutputTransaction tx(p.flag("force"));
+    write_stats(stats, tx, out);
+    tx.commit();
     auto d = describe_stats(stats, out.string());
     emit(p, d, [&] { print_stats(d); });
     return 0;

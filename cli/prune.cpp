@@ -15,7 +15,7 @@ ParamTable prune_params() {
   using T = ParamType;
   return {
       {.name = "model", .type = T::kPath, .help = "MoE checkpoint", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false},
+      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "ratio", .type = T::kFloat, .help = "fraction of each layer's experts to drop (rounded down), in (0, 1)",
        .min = 0.0, .max = 1.0, .min_exclusive = true, .max_exclusive = true},
       {.name = "keep", .type = T::kInt, .help = "experts to keep per layer", .min = 1.0},
@@ -27,8 +27,8 @@ ParamTable prune_params() {
       {.name = "drop-list", .type = T::kPath, .help = "JSON {\"layer\": [experts]} to drop (no statistics needed)"},
       {.name = "protect-super-experts", .type = T::kFlag, .help = "never drop experts whose max activation exceeds max(99.5th percentile, max / 10)"},
       {.name = "seed", .type = T::kInt, .default_value = "0", .help = "seed of --criterion random", .min = 0.0},
-      {.name = "report", .type = T::kPath, .help = "write scores and decisions as JSON", .affects_output = false},
-      {.name = "plot", .type = T::kPath, .help = "write an SVG heat map of scores and decisions", .affects_output = false},
+      {.name = "report", .type = T::kPath, .help = "write scores and decisions as JSON", .affects_output = false, .role = PathRole::kOutputFile},
+      {.name = "plot", .type = T::kPath, .help = "write an SVG heat map of scores and decisions", .affects_output = false, .role = PathRole::kOutputFile},
   };
 }
 
@@ -70,8 +70,8 @@ Verb prune_verb() {
     Selection sel = select_experts(config, scores ? &*scores : nullptr, merged ? &*merged : nullptr, o);
     PruneResult r = plan_prune(model, config, sel, scores ? &*scores : nullptr, requested_dtype(p));
     std::string method = manual ? "manual list" : criterion_name(criterion);
-    if (p.has("report")) write_text_file(p.str("report"), expert_report_json("prune", method, r.cells).dump(2) + "\n");
-    if (p.has("plot")) write_text_file(p.str("plot"), expert_heat_map_svg("prune " + model.label() + " (" + method + ")", r.cells, false));
+    if (p.has("report")) r.plan.extra_files[output_path(p.str("report"))] = expert_report_json("prune", method, r.cells).dump(2) + "\n";
+    if (p.has("plot")) r.plan.extra_files[output_path(p.str("plot"))] = expert_heat_map_svg("prune " + model.label() + " (" + method + ")", r.cells, false);
     r.plan.provenance = provenance(v, p);
     return write_output(r.plan, p, ctx);
   };

@@ -18,10 +18,10 @@ Verb run_verb(std::vector<Verb> verbs) {
   v.description = "run a recipe: a pipeline of verbs (YAML), or a mergekit-moe config as it is";
   v.params = with({
       {.name = "recipe", .type = T::kPath, .help = "recipe YAML", .positional = true, .required = true},
-      {.name = "out", .type = T::kPath, .help = "output directory (overrides the recipe's output:)"},
+      {.name = "out", .type = T::kPath, .help = "output directory (overrides the recipe's output:)", .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "dry-run", .type = T::kFlag, .help = "validate and print the plan of every step; write nothing", .affects_output = false},
       {.name = "force", .type = T::kFlag, .help = "replace an existing output directory", .affects_output = false},
-      {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)", .affects_output = false, .min = 0.0},
+      threads_param(),
   }, output_params());
   v.run = [verbs](const ParamValues& p, const RunContext&) {
     Recipe recipe = load_recipe(p.str("recipe"));

@@ -16,13 +16,7 @@ ParamTable output_params() {
 }
 
 nlohmann::json provenance(const Verb& verb, const ParamValues& values) {
-  nlohmann::json inputs = nlohmann::json::array();
-  for (const auto& p : verb.params) {
-    if (!p.affects_output || !values.has(p.name)) continue;  // the output location is not an input
-    if (p.type == ParamType::kPath) inputs.push_back(values.str(p.name));
-    if (p.type == ParamType::kPathList)
-      for (const auto& s : values.strings(p.name)) inputs.push_back(s);
-  }
+  nlohmann::json inputs = paths_of(verb, values, PathRole::kInput);
   return {{"tool", std::string("moeforge ") + kVersion}, {"verb", verb.name}, {"inputs", inputs},
           {"options", values.output_relevant(verb.params)}};
 }

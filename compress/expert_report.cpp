@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 
 #include "core/error.hpp"
 
@@ -101,11 +100,5 @@ std::string expert_heat_map_svg(const std::string& title, const std::vector<Laye
   return s;
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw IoError(path + ": cannot create");
-  out << text;
-  if (!out) throw IoError(path + ": write failed");
-}
 
 }  // namespace moeforge

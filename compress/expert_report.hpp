@@ -24,6 +24,5 @@ struct LayerCells {
 
 nlohmann::ordered_json expert_report_json(const std::string& verb, const std::string& method, const std::vector<LayerCells>& layers);
 std::string expert_heat_map_svg(const std::string& title, const std::vector<LayerCells>& layers, bool merging);
-void write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace moeforge

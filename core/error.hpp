@@ -42,6 +42,12 @@ struct IoError : Error {
   explicit IoError(const std::string& m) : Error(ExitCode::kIo, m) {}
 };
 
+// A dry run's planned checkpoint has names and shapes but no data: planning a step that must read
+// the weights an earlier step would write throws this (the recipe runner then stops planning).
+struct NoDataYet : UsageError {
+  explicit NoDataYet(const std::string& m) : UsageError(m) {}
+};
+
 // "FILE: tensor 'T': WHAT" — the common prefix of messages about one tensor.
 inline std::string where(const std::string& file, const std::string& tensor = {}) {
   return tensor.empty() ? file + ": " : file + ": tensor '" + tensor + "': ";

@@ -12,9 +12,13 @@
 
 namespace moeforge {
 
-int default_threads();
-// 0 means "all cores".
-inline int resolve_threads(int requested) { return requested > 0 ? requested : default_threads(); }
+int default_threads();  // the cores
+// 0 means "all cores"; more than the cores is capped there (threads beyond the cores only cost
+// memory: every worker holds its own buffers).
+inline int resolve_threads(int64_t requested) {
+  int cores = default_threads();
+  return requested > 0 && requested < cores ? static_cast<int>(requested) : cores;
+}
 
 // fn(item, worker) for item in [0, n); worker in [0, threads) identifies per-thread scratch space.
 void parallel_for(size_t n, int threads, const std::function<void(size_t item, int worker)>& fn);

@@ -1,5 +1,7 @@
 #include "core/params.hpp"
 
+#include <charconv>
+#include <climits>
 #include <cmath>
 #include <set>
 
@@ -21,19 +23,41 @@ std::string kebab(std::string s) {
   throw UsageError((context.empty() ? "--" + name : context + "." + name) + ": " + what);
 }
 
-double to_number(const json& v, const std::string& context, const std::string& name, bool integer) {
-  if (v.is_number()) {
-    double d = v.get<double>();
-    if (integer && (!v.is_number_integer() && std::floor(d) != d)) bad(context, name, "must be an integer, found " + v.dump());
-    return d;
+// Integers are parsed as integers (never through double, which loses digits and wraps): from JSON
+// integers, or from text with std::from_chars; a YAML 2.5 or 1e30 is refused, not truncated.
+int64_t to_integer(const json& v, const std::string& context, const std::string& name) {
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      bad(context, name, "is out of range, found " + v.dump());
+    return v.get<int64_t>();
   }
   if (v.is_string()) {
     const std::string& s = v.get_ref<const std::string&>();
-    char* end = nullptr;
-    double d = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end == s.c_str() + s.size() && (!integer || std::floor(d) == d)) return d;
+    int64_t out = 0;
+    const char* b = s.data() + (!s.empty() && s[0] == '+' ? 1 : 0);
+    auto [ptr, ec] = std::from_chars(b, s.data() + s.size(), out);
+    if (ec == std::errc::result_out_of_range) bad(context, name, "is out of range (at most " + std::to_string(INT64_MAX) + "), found " + s);
+    if (ec == std::errc() && ptr == s.data() + s.size() && !s.empty()) return out;
   }
-  bad(context, name, std::string("must be ") + (integer ? "an integer" : "a number") + ", found " + v.dump());
+  bad(context, name, "must be an integer, found " + v.dump());
+}
+
+double to_number(const json& v, const std::string& context, const std::string& name) {
+  double d = 0;
+  bool ok = false;
+  if (v.is_number()) {
+    d = v.get<double>();
+    ok = true;
+  } else if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    const char* b = s.data() + (!s.empty() && s[0] == '+' ? 1 : 0);
+    auto [ptr, ec] = std::from_chars(b, s.data() + s.size(), d);
+    if (ec == std::errc::result_out_of_range) bad(context, name, "is out of range, found " + s);
+    ok = ec == std::errc() && ptr == s.data() + s.size() && !s.empty();
+  }
+  if (!ok) bad(context, name, "must be a number, found " + v.dump());
+  if (!std::isfinite(d)) bad(context, name, "must be a finite number, found " + v.dump());
+  return d;
 }
 
 void check_range(const ParamSpec& p, double d, const std::string& context) {
@@ -75,12 +99,12 @@ json convert(const ParamSpec& p, const json& v, const std::string& context) {
       bad(context, p.name, "must be one of " + join(p.choices, ", ") + ", found \"" + v.get<std::string>() + "\"");
     }
     case ParamType::kInt: {
-      double d = to_number(v, context, p.name, true);
-      check_range(p, d, context);
-      return static_cast<int64_t>(d);
+      int64_t i = to_integer(v, context, p.name);
+      check_range(p, static_cast<double>(i), context);
+      return i;
     }
     case ParamType::kFloat: {
-      double d = to_number(v, context, p.name, false);
+      double d = to_number(v, context, p.name);
       check_range(p, d, context);
       return d;
     }
@@ -110,9 +134,15 @@ json convert(const ParamSpec& p, const json& v, const std::string& context) {
       json out = json::array();
       bool integer = p.type == ParamType::kIntList;
       for (const auto& e : as_list(v)) {
-        double d = to_number(e, context, p.name, integer);
-        check_range(p, d, context);
-        out.push_back(integer ? json(static_cast<int64_t>(d)) : json(d));
+        if (integer) {
+          int64_t i = to_integer(e, context, p.name);
+          check_range(p, static_cast<double>(i), context);
+          out.push_back(i);
+        } else {
+          double d = to_number(e, context, p.name);
+          check_range(p, d, context);
+          out.push_back(d);
+        }
       }
       return out;
     }
@@ -188,11 +218,15 @@ ParamTable writer_params() {
       {.name = "dtype", .type = T::kChoice, .help = "output dtype (default: keep each input tensor's)",
        .choices = {"bf16", "f16", "f32", "f64"}},
       {.name = "max-shard-size", .type = T::kSize, .default_value = "5GB", .help = "largest shard, e.g. 500MB, 5GB, 2GiB"},
-      {.name = "threads", .type = T::kInt, .default_value = "0", .help = "worker threads (0 = all cores)",
-       .affects_output = false, .min = 0.0},
+      threads_param(),
       {.name = "dry-run", .type = T::kFlag, .help = "print the plan and write nothing", .affects_output = false},
       {.name = "force", .type = T::kFlag, .help = "replace an existing output directory", .affects_output = false},
   };
+}
+
+ParamSpec threads_param() {
+  return {.name = "threads", .type = ParamType::kInt, .default_value = "0",
+          .help = "worker threads (0 = all cores; capped at the cores)", .affects_output = false, .min = 0.0};
 }
 
 ParamTable with(ParamTable base, const ParamTable& extra) {

@@ -14,6 +14,14 @@ enum class ParamType {
   kString, kInt, kFloat, kFlag, kPath, kPathList, kFloatList, kIntList, kSize, kChoice,
 };
 
+// What a path option names; the output-safety rules (core/output_safety.hpp) are applied to every
+// command from these roles before it runs, so no verb can forget them.
+enum class PathRole {
+  kInput,       // read: a checkpoint, data, statistics, a list file ...
+  kOutputDir,   // a checkpoint directory the verb writes
+  kOutputFile,  // a single file the verb writes (--report, --plot, statistics ...)
+};
+
 struct ParamSpec {
   std::string name;  // kebab-case: "max-shard-size"; recipes may also write max_shard_size
   ParamType type = ParamType::kString;
@@ -26,6 +34,7 @@ struct ParamSpec {
   std::optional<double> min, max;
   bool min_exclusive = false, max_exclusive = false;
   bool greedy = false;  // list option: `--data a b c` takes every following value
+  PathRole role = PathRole::kInput;  // for kPath / kPathList
 };
 using ParamTable = std::vector<ParamSpec>;
 
@@ -44,6 +53,7 @@ class ParamValues {
   std::vector<double> numbers(const std::string& name) const;
   std::vector<int64_t> integers(const std::string& name) const;
   const nlohmann::json& all() const { return values_; }
+  void set(const std::string& name, nlohmann::json value) { values_[name] = std::move(value); }
   // Values that shape the output (for provenance): drops affects_output=false entries.
   nlohmann::json output_relevant(const ParamTable& table) const;
 
@@ -57,6 +67,9 @@ ParamValues validate_params(const ParamTable& table, const nlohmann::json& given
 
 // Options every writing verb shares.
 ParamTable writer_params();
+// --threads, the same in every verb: 0 = all cores; more than the cores is capped (resolve_threads;
+// the command line warns once).
+ParamSpec threads_param();
 ParamTable with(ParamTable base, const ParamTable& extra);
 
 std::string param_type_name(ParamType t);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/output_safety.hpp"
 #include "core/params.hpp"
 
 namespace moeforge {
@@ -19,6 +20,7 @@ struct RunContext {
   std::string recipe_yaml;   // written beside the output as moeforge-recipe.yaml
   std::map<std::string, nlohmann::json> planned;  // output path → describe_plan() of the step that makes it
   nlohmann::json* plan_out = nullptr;             // a dry run stores its plan here too
+  std::string scratch_dir;  // the recipe's intermediates folder: its paths are not provenance
 };
 
 struct Verb {
@@ -27,5 +29,16 @@ struct Verb {
   ParamTable params;
   std::function<int(const ParamValues&, const RunContext&)> run;  // returns the exit status
 };
+
+// The paths given to options of one role, in table order.
+std::vector<std::string> paths_of(const Verb& verb, const ParamValues& values, PathRole role);
+// Every input, output directory and output file of one command, from its parameter roles.
+OutputPaths output_paths(const Verb& verb, const ParamValues& values);
+// How every verb runs (command line and recipe steps): --threads capped at the cores (warned
+// once), the output rules checked before any work, then the verb.
+int run_verb(const Verb& verb, ParamValues values, const RunContext& ctx);
+// A single-file output named by `option` (e.g. observe --out), written atomically under the same
+// rules (--force, nothing written by --dry-run).
+void write_file_output(const ParamValues& values, const std::string& option, const std::string& bytes);
 
 }  // namespace moeforge

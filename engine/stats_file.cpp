@@ -74,7 +74,7 @@ class StatsReader {
 
 }  // namespace
 
-void write_stats(const CalibrationStats& s, const std::filesystem::path& path) {
+void write_stats(const CalibrationStats& s, OutputTransaction& tx, const std::filesystem::path& path) {
   std::vector<MemoryTensor> tensors;
   nlohmann::json files = nlohmann::json::array(), meanings = nlohmann::json::object();
   for (const auto& f : kVecFields) meanings[f.name] = f.meaning;
@@ -100,7 +100,7 @@ void write_stats(const CalibrationStats& s, const std::filesystem::path& path) {
   nlohmann::json desc = {{"version", 1}, {"model", s.model}, {"model_type", s.model_type}, {"n_layers", s.n_layers},
                          {"hidden", s.hidden}, {"n_experts", s.n_experts}, {"top_k", s.top_k}, {"moe_layers", s.moe_layer},
                          {"all_outputs", s.all_outputs}, {"files", files}, {"stats", meanings}};
-  write_safetensors_file(path, std::move(tensors), {{"format", kFormat}, {"moeforge_stats", desc.dump()}});
+  write_safetensors_file(tx, path, tensors, {{"format", kFormat}, {"moeforge_stats", desc.dump()}});
 }
 
 bool is_stats_file(const std::filesystem::path& path) {

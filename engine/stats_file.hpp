@@ -16,12 +16,14 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/output_safety.hpp"
 #include "engine/calibration_stats.hpp"
 #include "model/model_config.hpp"
 
 namespace moeforge {
 
-void write_stats(const CalibrationStats& stats, const std::filesystem::path& path);
+// Adds the statistics file to an output transaction (committed by the caller).
+void write_stats(const CalibrationStats& stats, OutputTransaction& tx, const std::filesystem::path& path);
 CalibrationStats read_stats(const std::filesystem::path& path);
 bool is_stats_file(const std::filesystem::path& path);
 // Throws MismatchError when the statistics were not computed on a model of this shape.

@@ -1,11 +1,10 @@
 #include "formats/checkpoint.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "core/strings.hpp"
 
 namespace moeforge {
@@ -24,13 +23,7 @@ constexpr const char* kSideFiles[] = {
 
 }  // namespace
 
-std::string read_text_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
+std::string read_text_file(const fs::path& path) { return read_regular_file(path); }
 
 nlohmann::json read_json_file(const fs::path& path) {
   std::string text = read_text_file(path);
@@ -159,7 +152,7 @@ const TensorInfo& Checkpoint::require_tensor(const std::string& name) const {
 }
 
 std::span<const std::byte> Checkpoint::data(const TensorInfo& t) const {
-  if (t.file == nullptr) throw UsageError(where(label(), t.name) + "has no data yet: a dry run plans this step from the plan of the step before");
+  if (t.file == nullptr) throw NoDataYet(where(label(), t.name) + "has no data yet: a dry run plans this step from the plan of the step before");
   return t.file->data(t);
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 
 namespace moeforge {
 namespace {
@@ -30,17 +31,12 @@ bool inner_pages(size_t offset, size_t length, size_t size, size_t* begin, size_
 }  // namespace
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path.string()) {
-  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(path_ + ": cannot open: " + std::strerror(errno));
+  int fd = open_regular_file(path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int e = errno;
     ::close(fd);
     throw IoError(path_ + ": cannot stat: " + std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw IoError(path_ + ": not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {

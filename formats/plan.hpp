@@ -34,8 +34,9 @@ struct Plan {
   nlohmann::json config;  // config.json to write; null writes none
   std::vector<OutputTensor> tensors;
   std::vector<std::filesystem::path> side_files;         // copied unchanged (tokenizer files ...)
-  std::map<std::string, std::string> text_files;         // extra files written as given
-  nlohmann::json provenance = nlohmann::json::object();  // moeforge.json and __metadata__
+  std::map<std::string, std::string> text_files;         // extra files written as given into the output directory
+  std::map<std::filesystem::path, std::string> extra_files;  // files outside it (--report, --plot), committed with it
+  nlohmann::json provenance = nlohmann::json::object();  // moeforge.json (plus its "files" list) and __metadata__
   std::vector<std::filesystem::path> inputs;             // the output must not overwrite these
   std::vector<std::string> notes;                        // shown by --dry-run
 

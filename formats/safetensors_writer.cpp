@@ -1,13 +1,10 @@
 #include "formats/safetensors_writer.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "core/interrupt.hpp"
+#include "core/file_io.hpp"
 
 namespace moeforge {
 
@@ -32,7 +29,7 @@ std::string build_safetensors_header(std::vector<HeaderEntry>& entries, const st
   return h;
 }
 
-void write_safetensors_file(const std::filesystem::path& path, std::vector<MemoryTensor> tensors,
+void write_safetensors_file(OutputTransaction& tx, const std::filesystem::path& path, const std::vector<MemoryTensor>& tensors,
                             const std::map<std::string, std::string>& metadata) {
   std::vector<HeaderEntry> entries;
   for (const auto& t : tensors) {
@@ -44,31 +41,18 @@ void write_safetensors_file(const std::filesystem::path& path, std::vector<Memor
   std::string header = build_safetensors_header(entries, metadata, &offsets);
   std::map<std::string, const MemoryTensor*> by_name;
   for (const auto& t : tensors) by_name[t.name] = &t;
-  std::filesystem::path partial = path.string() + ".partial";
-  int fd = create_partial(partial);
-  if (fd < 0) throw IoError(partial.string() + ": cannot create");
-  ::close(fd);
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(partial.string() + ": cannot create");
-    uint64_t len = header.size();
-    char prefix[8];
-    for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(len >> (8 * i));
-    out.write(prefix, 8);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    for (const auto& e : entries) {
-      const auto& b = by_name[e.name]->bytes;
-      out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-    }
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(partial);
-      untrack_partial(partial);
-      throw IoError(partial.string() + ": write failed");
-    }
+  int fd = tx.create(path);
+  std::string label = path.string() + kPartialSuffix;
+  uint64_t len = header.size();
+  char prefix[8];
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>(len >> (8 * i));
+  write_all(fd, prefix, 8, 0, label);
+  write_all(fd, header.data(), header.size(), 8, label);
+  uint64_t offset = 8 + header.size();
+  for (size_t k = 0; k < entries.size(); ++k) {
+    const auto& b = by_name[entries[k].name]->bytes;
+    write_all(fd, b.data(), b.size(), offset + offsets[k], label);
   }
-  std::filesystem::rename(partial, path);
-  untrack_partial(partial);
 }
 
 }  // namespace moeforge

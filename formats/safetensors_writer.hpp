@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/output_safety.hpp"
 #include "formats/tensor_info.hpp"
 
 namespace moeforge {
@@ -31,7 +32,8 @@ struct MemoryTensor {
   std::vector<std::byte> bytes;
 };
 
-void write_safetensors_file(const std::filesystem::path& path, std::vector<MemoryTensor> tensors,
+// Writes one in-memory safetensors file as part of an output transaction (committed by the caller).
+void write_safetensors_file(OutputTransaction& tx, const std::filesystem::path& path, const std::vector<MemoryTensor>& tensors,
                             const std::map<std::string, std::string>& metadata);
 
 }  // namespace moeforge

@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <set>
 
 #include "core/error.hpp"
-#include "core/interrupt.hpp"
+#include "core/file_io.hpp"
+#include "core/output_safety.hpp"
 #include "core/log.hpp"
 #include "core/parallel.hpp"
 #include "core/strings.hpp"
@@ -28,7 +28,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kIndexName = "model.safetensors.index.json";
-constexpr const char* kPartial = ".partial";
 
 std::string shard_name(size_t i, size_t n) {
   if (n == 1) return "model.safetensors";
@@ -54,29 +53,6 @@ void check_plan(const Plan& plan) {
   }
 }
 
-bool same_path(const fs::path& a, const fs::path& b) {
-  std::error_code ec;
-  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
-}
-
-void check_output_dir(const Plan& plan, const fs::path& out, bool force) {
-  for (const auto& in : plan.inputs) {
-    bool dir_input = fs::is_directory(in);
-    if (same_path(out, in) || (!dir_input && same_path(out, in.parent_path())))
-      throw UsageError(out.string() + ": output directory holds the input " + in.string() +
-                       "; inputs are never modified (hint: choose another output directory)");
-  }
-  std::error_code ec;
-  if (!fs::exists(out, ec)) return;
-  if (!fs::is_directory(out)) throw UsageError(out.string() + ": exists and is not a directory");
-  if (force) return;
-  for (const auto& e : fs::directory_iterator(out)) {
-    std::string n = e.path().filename().string();
-    if (n.size() < std::strlen(kPartial) || n.compare(n.size() - std::strlen(kPartial), std::string::npos, kPartial) != 0)
-      throw UsageError(out.string() + ": exists and is not empty (found " + n + "); hint: pass --force to replace it");
-  }
-}
-
 void check_free_space(const fs::path& out, uint64_t needed) {
   fs::path probe = out;
   while (!probe.empty() && !fs::exists(probe)) probe = probe.parent_path();
@@ -87,35 +63,6 @@ void check_free_space(const fs::path& out, uint64_t needed) {
   if (needed > available)
     throw IoError(out.string() + ": output needs " + format_bytes(needed) + " but only " + format_bytes(available) +
                   " are free; hint: free space or write elsewhere");
-}
-
-void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& file) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw IoError(file + ": write failed: " + std::strerror(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-    offset += static_cast<uint64_t>(w);
-  }
-}
-
-void write_fd(int fd, const fs::path& path, const std::string& text) {
-  try {
-    write_all(fd, text.data(), text.size(), 0, path.string());
-    ::fsync(fd);
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-}
-
-std::string read_whole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // One unit of parallel work: rows [r0, r1) of one tensor, written at a file offset.
@@ -140,76 +87,6 @@ std::vector<Job> make_jobs(const Plan& plan, const std::vector<ShardLayout>& sha
       }
     }
   return jobs;
-}
-
-// Owns the .partial files of one write; removes them unless committed.
-class PartialFiles {
- public:
-  ~PartialFiles() {
-    for (int fd : fds_)
-      if (fd >= 0) ::close(fd);
-    std::error_code ec;
-    for (const auto& p : paths_) {
-      fs::remove(p, ec);
-      untrack_partial(p);
-    }
-  }
-  // Creates FINAL.partial; the descriptor is the caller's to close.
-  int create(const fs::path& final_path) {
-    fs::path p = final_path.string() + kPartial;
-    int fd = create_partial(p);
-    if (fd < 0) throw IoError(p.string() + ": cannot create: " + std::strerror(errno));
-    paths_.push_back(p);
-    return fd;
-  }
-  void write(const fs::path& final_path, const std::string& text) { write_fd(create(final_path), final_path, text); }
-  // A shard: sized up front, kept open for the parallel writes.
-  int open_shard(const fs::path& final_path, uint64_t size) {
-    int fd = create(final_path);
-    fds_.push_back(fd);
-    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
-    if (rc == ENOSPC) throw IoError(final_path.string() + kPartial + ": no space left for " + format_bytes(size));
-    if (rc != 0 && ::ftruncate(fd, static_cast<off_t>(size)) != 0)
-      throw IoError(final_path.string() + kPartial + ": cannot size file: " + std::strerror(errno));
-    return fd;
-  }
-  void sync_and_close(const std::string& label) {
-    for (int& fd : fds_) {
-      if (fd < 0) continue;
-      if (::fsync(fd) != 0) throw IoError(label + ": fsync failed: " + std::strerror(errno));
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  // Renames every partial file to its final name, in creation order.
-  void commit() {
-    for (const auto& p : paths_) {
-      fs::path final_path = p.string().substr(0, p.string().size() - std::strlen(kPartial));
-      fs::rename(p, final_path);
-      untrack_partial(p);
-    }
-    paths_.clear();
-  }
-
- private:
-  std::vector<fs::path> paths_;
-  std::vector<int> fds_;
-};
-
-void remove_stale_outputs(const fs::path& out, const std::set<std::string>& keep) {
-  for (const auto& e : fs::directory_iterator(out)) {
-    std::string n = e.path().filename().string();
-    bool weights = e.path().extension() == ".safetensors" || n == kIndexName;
-    if (weights && !keep.count(n)) fs::remove(e.path());
-  }
-}
-
-void sync_directory(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 }  // namespace
@@ -309,24 +186,41 @@ void print_plan(const json& d) {
 WriteReport write_checkpoint(const Plan& plan, const fs::path& out, const WriteOptions& options) {
   auto start = std::chrono::steady_clock::now();
   check_plan(plan);
-  check_output_dir(plan, out, options.force);
+  OutputPaths paths{plan.inputs, {out}, {}};
+  for (const auto& [path, text] : plan.extra_files) paths.files.push_back(path);
+  check_outputs(paths, options.force);
   auto shards = layout_shards(plan, options.max_shard_size);
   uint64_t file_bytes = 0;
   for (const auto& s : shards) file_bytes += s.file_size;
   check_free_space(out, file_bytes);
-  fs::create_directories(out);
 
-  PartialFiles partial;
-  // Small files first, weights after, index last: renames happen in this order.
-  for (const auto& f : plan.side_files) partial.write(out / f.filename(), read_whole(f));
-  for (const auto& [name, text] : plan.text_files) partial.write(out / name, text);
-  if (!plan.provenance.empty()) partial.write(out / "moeforge.json", plan.provenance.dump(2) + "\n");
-  if (!plan.config.is_null()) partial.write(out / "config.json", plan.config.dump(2) + "\n");
+  // Every file this output will hold: moeforge.json lists them, so a later --force knows what it may remove.
+  std::vector<std::string> files;
+  for (const auto& f : plan.side_files) files.push_back(f.filename().string());
+  for (const auto& [name, text] : plan.text_files) files.push_back(name);
+  if (!plan.config.is_null()) files.push_back("config.json");
+  for (const auto& s : shards) files.push_back(s.file_name);
+  if (shards.size() > 1) files.push_back(kIndexName);
+
+  OutputTransaction tx(options.force);
+  OutputDirectory dir(out, options.force, tx, std::set<std::string>(files.begin(), files.end()));
+  // Renames happen in creation order: small files, the marker, the weights, the index last.
+  for (const auto& f : plan.side_files) tx.write(out / f.filename(), read_regular_file(f));
+  for (const auto& [name, text] : plan.text_files) tx.write(out / name, text);
+  if (!plan.config.is_null()) tx.write(out / "config.json", plan.config.dump(2) + "\n");
+  json marker = plan.provenance.is_object() ? plan.provenance : json::object();
+  marker["files"] = files;
+  tx.write(out / kMarkerName, marker.dump(2) + "\n");
+  for (const auto& [path, text] : plan.extra_files) tx.write(path, text);
 
   std::vector<int> fds;
   for (const auto& s : shards) {
     fs::path p = out / s.file_name;
-    int fd = partial.open_shard(p, s.file_size);
+    int fd = tx.create(p);
+    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(s.file_size));
+    if (rc == ENOSPC) throw IoError(p.string() + kPartialSuffix + ": no space left for " + format_bytes(s.file_size));
+    if (rc != 0 && ::ftruncate(fd, static_cast<off_t>(s.file_size)) != 0)
+      throw IoError(p.string() + kPartialSuffix + ": cannot size file: " + std::strerror(errno));
     uint64_t len = s.header.size();
     unsigned char prefix[8];
     for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(len >> (8 * i));
@@ -356,28 +250,19 @@ WriteReport write_checkpoint(const Plan& plan, const fs::path& out, const WriteO
     progress.add(bytes);
   });
   buffers.clear();
-  partial.sync_and_close(out.string());
 
   WriteReport report;
   report.tensor_bytes = plan.total_bytes();
-  std::set<std::string> keep;
-  for (const auto& s : shards) {
-    report.files.push_back(s.file_name);
-    keep.insert(s.file_name);
-  }
-  std::string index_text;
+  for (const auto& s : shards) report.files.push_back(s.file_name);
   if (shards.size() > 1) {
     json weight_map = json::object();
     for (const auto& s : shards)
       for (size_t idx : s.tensors) weight_map[plan.tensors[idx].name] = s.file_name;
     json index = {{"metadata", {{"total_size", plan.total_bytes()}}}, {"weight_map", weight_map}};
-    partial.write(out / kIndexName, index.dump(2) + "\n");
-    keep.insert(kIndexName);
+    tx.write(out / kIndexName, index.dump(2) + "\n");
     report.files.push_back(kIndexName);
   }
-  if (options.force) remove_stale_outputs(out, keep);
-  partial.commit();
-  sync_directory(out);
+  tx.commit();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -15,7 +15,7 @@ struct ByteRange {
 
 ByteRange rows_of(const TensorInfo& t, int64_t row_begin, int64_t row_end) {
   if (t.file == nullptr)
-    throw UsageError("tensor '" + t.name + "' has no data yet: a dry run plans this step from the plan of the step before; run without --dry-run");
+    throw NoDataYet("tensor '" + t.name + "' has no data yet: a dry run plans this step from the plan of the step before; run without --dry-run");
   if (row_begin < 0 || row_end < row_begin || row_end > t.rows())
     throw Error(ExitCode::kInternal, where(t.file->path(), t.name) + "row range out of bounds");
   size_t row_bytes = static_cast<size_t>(t.cols()) * dtype_size(t.dtype);

@@ -24,6 +24,8 @@ struct MergekitTranslation {
   std::vector<std::string> warnings;
 };
 
-MergekitTranslation translate_mergekit(const Recipe& recipe, const std::filesystem::path& work_dir, const PromptTokenizer& tokenize);
+// With write_files false only validates (the prompt file paths are computed, nothing is written).
+MergekitTranslation translate_mergekit(const Recipe& recipe, const std::filesystem::path& work_dir, bool write_files,
+                                       const PromptTokenizer& tokenize);
 
 }  // namespace moeforge

@@ -1,12 +1,17 @@
 #include "recipes/runner.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <cstdio>
 #include <map>
 #include <set>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "core/log.hpp"
 
 namespace moeforge {
@@ -47,14 +52,15 @@ json resolve_paths(const json& options, const Verb& verb, const fs::path& dir) {
   return out;
 }
 
-void check_inputs_exist(const PreparedStep& s, const std::set<std::string>& produced, const fs::path& recipe) {
+// Files the recipe generates in its work folder (mergekit prompt ids) exist only once it runs.
+void check_inputs_exist(const PreparedStep& s, const std::set<std::string>& produced, const fs::path& recipe, const fs::path& work) {
   for (const auto& p : s.verb->params) {
     if (!p.affects_output || !s.options.contains(p.name)) continue;  // outputs (output, report, plot) need not exist
     if (p.type != ParamType::kPath && p.type != ParamType::kPathList) continue;
     json list = p.type == ParamType::kPath ? json::array({s.options[p.name]}) : s.options[p.name];
     for (const auto& v : list) {
       std::string path = v;
-      if (!produced.count(path) && !fs::exists(path))
+      if (!produced.count(path) && path.rfind(work.string() + "/", 0) != 0 && !fs::exists(path))
         throw UsageError(recipe.string() + ": " + s.where + "." + p.name + ": " + path + " does not exist");
     }
   }
@@ -85,10 +91,10 @@ std::vector<PreparedStep> prepare(const Recipe& r, const std::vector<RecipeStep>
     options["output"] = output;
     options["threads"] = o.threads;
     options["quiet"] = o.quiet;
-    options["force"] = i + 1 == steps.size() ? o.force : true;
+    options["force"] = i + 1 == steps.size() && o.force;  // intermediates are always new
     ParamValues values = validate_params(verb->params, options, r.file.string() + ": " + st.where);
     PreparedStep p{verb, st.where, output, values.all()};
-    check_inputs_exist(p, produced, r.file);
+    check_inputs_exist(p, produced, r.file, work);
     produced.insert(output);
     prepared.push_back(std::move(p));
   }
@@ -103,32 +109,74 @@ json resolved_recipe(const Recipe& r, const std::vector<PreparedStep>& steps, co
   return j;
 }
 
+// Every input and output of the whole recipe, checked together before anything runs: a step may
+// not write what any step reads (paths resolved through symlinks).
+void check_recipe_outputs(const Recipe& r, const std::vector<PreparedStep>& steps, const fs::path& work, bool force) {
+  OutputPaths all;
+  std::set<std::string> produced;
+  all.inputs.push_back(r.file);
+  for (const auto& s : steps) {
+    ParamValues values(s.options);
+    OutputPaths step = output_paths(*s.verb, values);
+    for (const auto& in : step.inputs)
+      if (!produced.count(in.string()) && in.string().rfind(work.string() + "/", 0) != 0) all.inputs.push_back(in);
+    for (const auto& f : step.files) all.files.push_back(f);
+    produced.insert(s.output);
+  }
+  all.directories.push_back(output_path(steps.back().output));
+  check_outputs(all, force);
+  check_outputs({all.inputs, {work}, {}}, false);  // a work folder left by a run with keep_intermediate is refused too
+}
+
+// A fresh folder for intermediates: created exclusively, removed on interrupt or failure.
+fs::path make_work_dir(const std::string& out, bool dry_run) {
+  fs::path work;
+  if (dry_run) {
+    std::string tmpl = (fs::temp_directory_path() / "moeforge-dry-run-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw IoError(tmpl + ": cannot create a temporary folder");
+    work = tmpl;
+  } else {
+    work = out + ".moeforge-steps";
+    if (::mkdir(work.c_str(), 0755) != 0)
+      throw IoError(work.string() + (errno == EEXIST ? ": exists (intermediates of an earlier run?); hint: remove it" : ": cannot create"));
+  }
+  track_temporary_directory(work);
+  return work;
+}
+
 }  // namespace
 
 nlohmann::ordered_json run_recipe(const Recipe& r, const std::vector<Verb>& verbs, const RunOptions& o) {
-  std::string out = !o.out.empty() ? o.out : r.output.empty() ? std::string() : (fs::absolute(r.file).parent_path() / r.output).string();
-  if (out.empty()) throw UsageError(r.file.string() + ": output: missing (or pass --out DIR)");
-  out = fs::absolute(out).lexically_normal().string();
-  // Intermediates and mergekit prompt files: beside the output, or in /tmp for a dry run.
-  fs::path work = o.dry_run ? fs::temp_directory_path() / ("moeforge-dry-run-" + std::to_string(::getpid())) : fs::path(out + ".moeforge-steps");
+  std::string given = !o.out.empty() ? o.out : r.output.empty() ? std::string() : (fs::absolute(r.file).parent_path() / r.output).string();
+  if (given.empty()) throw UsageError(r.file.string() + ": output: missing (or pass --out DIR)");
+  std::string out = fs::absolute(output_path(given)).lexically_normal().string();
+  fs::path planned_work = o.dry_run ? fs::temp_directory_path() / "moeforge-dry-run" : fs::path(out + ".moeforge-steps");
   bool keep = r.keep_intermediate && !o.dry_run;
+  // Validate everything that can be validated before creating anything.
+  std::vector<RecipeStep> steps = r.steps;
+  if (r.mergekit) {
+    MergekitTranslation t = translate_mergekit(r, planned_work, false, o.tokenize);  // checks only
+    steps = {t.step};
+  }
+  check_recipe_outputs(r, prepare(r, steps, verbs, out, planned_work, o), planned_work, o.force);
+
+  fs::path work = make_work_dir(out, o.dry_run);
   std::error_code ec;
-  fs::remove_all(work, ec);
-  fs::create_directories(work);
-  auto cleanup = [&] {
-    if (!keep) fs::remove_all(work, ec);
+  auto remove_work = [&] {
+    fs::remove_all(work, ec);
+    untrack_temporary_directory(work);
   };
   nlohmann::ordered_json report;
   try {
-    std::vector<RecipeStep> steps = r.steps;
     if (r.mergekit) {
-      MergekitTranslation t = translate_mergekit(r, work, o.tokenize);
+      MergekitTranslation t = translate_mergekit(r, work, true, o.tokenize);
       for (const auto& w : t.warnings) warn(w);
       steps = {t.step};
     }
     std::vector<PreparedStep> prepared = prepare(r, steps, verbs, out, work, o);
     json resolved = resolved_recipe(r, prepared, out);
     RunContext ctx;
+    ctx.scratch_dir = work.string();
     std::vector<json> plans(prepared.size());
     report["recipe"] = r.file.string();
     report["output"] = out;
@@ -146,10 +194,10 @@ nlohmann::ordered_json run_recipe(const Recipe& r, const std::vector<Verb>& verb
       if (o.json) options["quiet"] = true;
       int rc = 0;
       try {
-        rc = s.verb->run(ParamValues(options), ctx);
-      } catch (const UsageError& e) {
+        rc = run_verb(*s.verb, ParamValues(options), ctx);
+      } catch (const NoDataYet& e) {
         // A dry run cannot plan a step whose planning reads the weights an earlier step would write.
-        if (!o.dry_run || std::string(e.what()).find("has no data yet") == std::string::npos) throw;
+        if (!o.dry_run) throw;
         std::string why = "needs the weights of step " + std::to_string(i) + "'s output (" + e.what() + "); its options are valid";
         if (!o.json) std::printf("not planned: %s\n", why.c_str());
         report["steps"].push_back({{"verb", s.verb->name}, {"output", s.output}, {"options", s.options}, {"planned", false}, {"why", why}});
@@ -162,11 +210,15 @@ nlohmann::ordered_json run_recipe(const Recipe& r, const std::vector<Verb>& verb
       report["steps"].push_back({{"verb", s.verb->name}, {"output", s.output}, {"options", s.options}});
     }
   } catch (...) {
-    fs::remove_all(work, ec);
+    remove_work();
     throw;
   }
-  cleanup();
-  if (keep) report["intermediate"] = work.string();
+  if (keep) {
+    untrack_temporary_directory(work);
+    report["intermediate"] = work.string();
+  } else {
+    remove_work();
+  }
   return report;
 }
 

@@ -159,7 +159,11 @@ TEST_CASE("statistics file round trip and model checks") {
   Checkpoint ckpt(test::fixture("models/btx-bytes/merged-mixtral-top2"));
   CalibrationStats s = observe(Engine(ckpt), btx_data({"py"}, 1024), true);
   test::ScratchDir dir("stats");
-  write_stats(s, dir / "s.safetensors");
+  {
+    OutputTransaction tx(false);
+    write_stats(s, tx, dir / "s.safetensors");
+    tx.commit();
+  }
   CHECK(is_stats_file(dir / "s.safetensors"));
   CHECK_FALSE(is_stats_file(test::fixture("models/tiny-llama/model.safetensors")));
   CalibrationStats r = read_stats(dir / "s.safetensors");
