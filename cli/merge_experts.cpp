@@ -55,13 +55,13 @@ Verb merge_experts_verb() {
     s.config = &config;
     s.method = parse_merge_method(p.str("method"));
     if (p.has("groups") && p.has("ratio")) throw UsageError("give either --groups or --ratio");
-    if (p.has("groups")) s.groups = static_cast<int>(p.integer("groups"));
+    if (p.has("groups")) s.groups = p.count("groups");
     if (p.has("ratio")) s.groups = std::max(1, config.n_experts - static_cast<int>(std::floor(config.n_experts * p.number("ratio"))));
     if (p.has("groups-file")) s.fixed = read_groups_file(p.str("groups-file"), config);
     if (s.groups == 0 && s.fixed.empty()) throw UsageError("say how many experts to keep: --groups N, --ratio R or --groups-file");
     if (p.has("rank") && p.has("energy")) throw UsageError("give either --rank or --energy");
     if ((p.has("rank") || p.has("energy")) && s.method != MergeMethod::kSubMoe) throw UsageError("--rank and --energy apply to --method sub-moe");
-    if (p.has("rank")) s.rank.rank = static_cast<int>(p.integer("rank"));
+    if (p.has("rank")) s.rank.rank = p.count("rank");
     if (p.has("energy")) s.rank.energy = p.number("energy");
     s.uniform_weights = p.flag("uniform-weights");
     s.permute = !p.flag("no-permute");

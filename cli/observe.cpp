@@ -23,7 +23,7 @@ Verb observe_verb() {
   v.run = [](const ParamValues& p, const RunContext&) {
     std::filesystem::path out = output_path(p.str("out"));
     Checkpoint ckpt(p.str("model"));
-    Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
+    Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     CalibrationStats stats = observe(engine, data, p.flag("all-experts"));
     OutputTransaction tx(p.flag("force"));

@@ -49,7 +49,7 @@ Verb prune_verb() {
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense " + std::string(config.family->model_type) + " model has no experts to prune");
     SelectionOptions o;
     if (p.has("ratio")) o.ratio = p.number("ratio");
-    if (p.has("keep")) o.keep = static_cast<int>(p.integer("keep"));
+    if (p.has("keep")) o.keep = p.count("keep");
     if (o.ratio && o.keep) throw UsageError("give either --ratio or --keep");
     o.global = p.flag("global");
     o.protect_super_experts = p.flag("protect-super-experts");

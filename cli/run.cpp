@@ -29,7 +29,7 @@ Verb run_verb(std::vector<Verb> verbs) {
     o.out = p.str("out");
     o.dry_run = p.flag("dry-run");
     o.force = p.flag("force");
-    o.threads = static_cast<int>(p.integer("threads"));
+    o.threads = p.count("threads");
     o.quiet = p.flag("quiet");
     o.json = p.flag("json");
     // mergekit-moe prompts through the base model's tokenizer, loaded once per model.

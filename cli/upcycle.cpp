@@ -29,9 +29,9 @@ Verb upcycle_verb() {
     auto model = open_checkpoint(ctx, p.str("model"));
     UpcycleSpec s;
     s.model = model.get();
-    s.copies = static_cast<int>(p.integer("experts"));
-    s.granularity = static_cast<int>(p.integer("granularity"));
-    s.experts_per_token = static_cast<int>(p.integer("experts-per-token"));
+    s.copies = p.count("experts");
+    s.granularity = p.count("granularity");
+    s.experts_per_token = p.count("experts-per-token");
     s.noise = p.number("noise");
     s.seed = static_cast<uint64_t>(p.integer("seed"));
     s.output_arch = p.str("output-arch");

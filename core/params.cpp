@@ -192,6 +192,11 @@ ParamValues validate_params(const ParamTable& table, const json& given, const st
 
 std::string ParamValues::str(const std::string& n) const { return has(n) ? values_[n].get<std::string>() : std::string(); }
 int64_t ParamValues::integer(const std::string& n) const { return values_.at(n).get<int64_t>(); }
+int ParamValues::count(const std::string& n) const {
+  int64_t v = integer(n);
+  if (v > INT32_MAX || v < INT32_MIN) throw UsageError("--" + n + ": " + std::to_string(v) + " is out of range (at most " + std::to_string(INT32_MAX) + ")");
+  return static_cast<int>(v);
+}
 double ParamValues::number(const std::string& n) const { return values_.at(n).get<double>(); }
 bool ParamValues::flag(const std::string& n) const { return has(n) && values_[n].get<bool>(); }
 uint64_t ParamValues::size(const std::string& n) const { return values_.at(n).get<uint64_t>(); }
