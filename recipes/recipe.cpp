@@ -17,7 +17,7 @@ namespace {
 // nesting) from crashing or exhausting memory: aliases are shared nodes in yaml-cpp, and only
 // this conversion expands them, so counting here bounds the whole document.
 constexpr int kMaxDepth = 64;
-constexpr size_t kMaxNodes = 1'000'000;
+constexpr size_t kMaxNodes = 200'000;
 
 struct Converter {
   std::string label;
@@ -129,10 +129,12 @@ std::string json_to_yaml(const nlohmann::json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
-Recipe load_recipe(const std::filesystem::path& file) {
+Recipe load_recipe(const std::filesystem::path& file) { return parse_recipe(read_regular_file(file), file); }
+
+Recipe parse_recipe(const std::string& text, const std::filesystem::path& file) {
   Recipe r;
   r.file = file;
-  r.text = read_regular_file(file);
+  r.text = text;
   r.body = yaml_to_json(r.text, file.string());
   if (!r.body.is_object()) fail(r, "(top level)", "expected a mapping with `steps:` (a moeforge pipeline) or `base_model:` and `experts:` (a mergekit-moe config)");
   if (r.body.contains("base_model") || r.body.contains("experts")) {

@@ -34,6 +34,8 @@ struct Recipe {
 
 // Parses and checks the document's structure; errors read "FILE: KEY.PATH: problem".
 Recipe load_recipe(const std::filesystem::path& file);
+// The same from text already read (`file` names it in messages and anchors relative paths).
+Recipe parse_recipe(const std::string& text, const std::filesystem::path& file);
 
 // YAML → JSON with YAML 1.2 core scalars (true/false, null, numbers; quoted scalars stay strings).
 nlohmann::json yaml_to_json(const std::string& text, const std::string& label);
