@@ -158,7 +158,8 @@ struct Reader {
       auto base = c.base_of(s);
       if (!base) {
         if (c.method->base == BaseRule::kRequired)
-          fail("base_model", c.method->name + " needs base_model (the model the others are merged against); add base_model: PATH");
+          fail("base_model", c.method->name + " needs base_model (the model the others are merged against); " +
+                                 (c.context == kCommandLine ? "give --base PATH" : "add base_model: PATH"));
         continue;
       }
       bool listed = false;
@@ -176,14 +177,16 @@ std::string hf_hint(const std::string& reference) {
 
 }  // namespace
 
+std::string require_local_model(const std::string& reference, const fs::path& dir, const std::string& what) {
+  fs::path p = fs::path(reference).is_absolute() ? fs::path(reference) : dir / reference;
+  std::error_code ec;
+  if (!fs::exists(p, ec))
+    throw UsageError(what + ": \"" + reference + "\" is not a local model directory (" + p.lexically_normal().string() + ")" + hf_hint(reference));
+  return fs::weakly_canonical(p).string();
+}
+
 ModelResolver local_model_resolver(const fs::path& dir, const std::string& context) {
-  return [dir, context](const std::string& reference, const std::string& where) {
-    fs::path p = fs::path(reference).is_absolute() ? fs::path(reference) : dir / reference;
-    std::error_code ec;
-    if (!fs::exists(p, ec))
-      throw UsageError(context + ": " + where + ": \"" + reference + "\" is not a local model directory (" + p.string() + ")" + hf_hint(reference));
-    return fs::weakly_canonical(p).string();
-  };
+  return [dir, context](const std::string& reference, const std::string& where) { return require_local_model(reference, dir, context + ": " + where); };
 }
 
 int MergeConfig::donor() const {

@@ -25,6 +25,9 @@ namespace moeforge {
 // throws naming the key path (Hugging Face repository ids are refused with a hint).
 using ModelResolver = std::function<std::string(const std::string& reference, const std::string& where)>;
 ModelResolver local_model_resolver(const std::filesystem::path& dir, const std::string& context);
+// The absolute path of a local model (relative to dir), or a UsageError "WHAT: \"REF\" is not a
+// local model directory (...)" with a hint for Hugging Face repository ids and LoRA references.
+std::string require_local_model(const std::string& reference, const std::filesystem::path& dir, const std::string& what);
 
 struct SourceDef {
   int model = 0;                                          // index into MergeConfig::models
@@ -60,6 +63,9 @@ struct MergeConfig {
   // The model whose config and tokenizer the output carries: base_model, else the first source.
   int donor() const;
 };
+
+// The context of a config built from `moeforge merge` options: hints then name the options.
+inline const std::string kCommandLine = "command line";
 
 MergeConfig parse_merge_config(const nlohmann::json& body, const std::string& context, const ModelResolver& resolve);
 

@@ -22,10 +22,9 @@ MergeMethodInfo gta(const std::string& name, Sparsify s, bool consensus, bool no
                     .sign_consensus = consensus, .random = s == Sparsify::kRandom || s == Sparsify::kDella};
   m.params = {flag("int8_mask", false, "no numeric effect (mergekit's mask dtype)"),
               flag("normalize", normalize, "divide the mixed delta by the sum of the weights (per element under sign consensus)"),
-              flag("rescale", rescale, "rescale each sparsified task vector to its L1 norm before sparsification"),
+              flag("rescale", rescale, "rescale each sparsified task vector to the L1 norm it had before sparsification"),
               number("lambda", 1.0, "factor on the mixed delta"), weight()};
-  if (s != Sparsify::kNone) m.params.push_back(density());
-  else m.params.push_back({.name = "density", .per_model = true, .default_value = 1.0, .help = "accepted, no effect for task_arithmetic"});
+  m.params.push_back(density());  // task_arithmetic takes it too, without effect
   if (s == Sparsify::kMagnitudeOutliers)
     m.params.push_back({.name = "gamma", .per_model = true, .default_value = 0.01, .help = "fraction of the largest magnitudes removed"});
   if (s == Sparsify::kDella)
