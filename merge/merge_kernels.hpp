@@ -41,6 +41,8 @@ double model_param(const TensorMergeSpec& s, size_t input, const std::string& na
 std::optional<double> optional_model_param(const TensorMergeSpec& s, size_t input, const std::string& name);
 // Positions of the inputs other than the base, in input order.
 std::vector<size_t> non_base_inputs(const TensorMergeSpec& s);
+// 0.15 → "0.15" (for messages).
+std::string number_text(double v);
 // "tensor 'NAME': "-prefixed usage error.
 [[noreturn]] void tensor_error(const TensorMergeSpec& s, const std::string& what);
 

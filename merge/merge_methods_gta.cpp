@@ -56,14 +56,14 @@ class GtaMerger : public TensorMerger {
       tv.weight = static_cast<float>(model_param(spec_, i, "weight"));
       tv.density = model_param(spec_, i, "density");
       if (!(tv.density > 0 && tv.density <= 1))
-        tensor_error(spec_, spec_.labels[i] + ": density must be in (0, 1], found " + std::to_string(tv.density));
+        tensor_error(spec_, spec_.labels[i] + ": density must be in (0, 1], found " + number_text(tv.density));
       tv.sparsified = m.sparsify != Sparsify::kNone && tv.density < 1;
       if (m.sparsify == Sparsify::kMagnitude && tv.sparsified && static_cast<int64_t>(tv.density * static_cast<double>(n)) == 0)
-        tensor_error(spec_, spec_.labels[i] + ": density " + std::to_string(tv.density) + " keeps no element of " + std::to_string(n) +
+        tensor_error(spec_, spec_.labels[i] + ": density " + number_text(tv.density) + " keeps no element of " + std::to_string(n) +
                                 " (mergekit: \"not gonna zero out the whole tensor\"); hint: raise density for small tensors with a filter");
       if (m.sparsify == Sparsify::kMagnitudeOutliers) {
         tv.gamma = model_param(spec_, i, "gamma");
-        if (!(tv.gamma >= 0 && tv.gamma <= 1)) tensor_error(spec_, spec_.labels[i] + ": gamma must be in [0, 1], found " + std::to_string(tv.gamma));
+        if (!(tv.gamma >= 0 && tv.gamma <= 1)) tensor_error(spec_, spec_.labels[i] + ": gamma must be in [0, 1], found " + number_text(tv.gamma));
       }
       if (m.sparsify == Sparsify::kDella) check_della(tv);
       tvs_.push_back(tv);
@@ -102,8 +102,8 @@ class GtaMerger : public TensorMerger {
     t.epsilon = model_param(spec_, t.input, "epsilon");
     if (!t.sparsified) return;
     if (t.density + t.epsilon >= 1 || t.density - t.epsilon <= 0)
-      tensor_error(spec_, spec_.labels[t.input] + ": density ± epsilon must be in (0, 1), found density " + std::to_string(t.density) +
-                              ", epsilon " + std::to_string(t.epsilon));
+      tensor_error(spec_, spec_.labels[t.input] + ": density ± epsilon must be in (0, 1), found density " + number_text(t.density) +
+                              ", epsilon " + number_text(t.epsilon));
     int64_t d1 = spec_.shape.size() < 2 ? shape_numel(spec_.shape) : spec_.shape[1];
     if (d1 < 2) tensor_error(spec_, "della ranks magnitudes along dimension 1, which has fewer than 2 elements here");
   }

@@ -1,6 +1,7 @@
 #include "merge/tensor_merge.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 
 #include "core/error.hpp"
@@ -109,6 +110,12 @@ std::vector<size_t> non_base_inputs(const TensorMergeSpec& s) {
   for (size_t i = 0; i < s.inputs.size(); ++i)
     if (static_cast<int>(i) != s.base) out.push_back(i);
   return out;
+}
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
 }
 
 void tensor_error(const TensorMergeSpec& s, const std::string& what) { throw UsageError("tensor '" + s.name + "': " + what); }
