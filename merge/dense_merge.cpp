@@ -190,6 +190,7 @@ class Builder {
     for (const auto& w : unmatched_filters(c_, names)) plan.notes.push_back("warning: " + w);
     plan.config = output_config(plan, layer_origin);
     int tokenizer = c_.tokenizer == TokenizerSource::kDonor ? c_.donor() : c_.tokenizer_model;
+    if (c_.tokenizer != TokenizerSource::kDonor) check_shared_vocabulary(tokenizer, plan);
     for (const auto& f : model(tokenizer).side_files()) plan.side_files.push_back(f);
     for (const auto& m : c_.models) plan.inputs.push_back(m);
     return plan;
@@ -274,6 +275,34 @@ class Builder {
     }
     if (c_.uses_slices) check_moe_layers(cfg, plan);
     return cfg;
+  }
+
+  std::optional<nlohmann::json> vocabulary(int id) const {
+    for (const auto& f : model(id).side_files())
+      if (f.filename() == "tokenizer.json") {
+        nlohmann::json t = read_json_file(f);
+        return nlohmann::json{{"vocab", t.contains("model") ? t["model"].value("vocab", nlohmann::json()) : nlohmann::json()},
+                              {"added", t.value("added_tokens", nlohmann::json())}};
+      }
+    return std::nullopt;
+  }
+
+  // mergekit permutes every model's embedding rows into the chosen tokenizer's vocabulary;
+  // moeforge merges rows as they are, so the models must share that vocabulary.
+  void check_shared_vocabulary(int tokenizer, Plan& plan) const {
+    auto target = vocabulary(tokenizer);
+    if (!target) {
+      plan.notes.push_back("tokenizer_source: " + label(tokenizer) + " has no tokenizer.json; vocabularies not compared");
+      return;
+    }
+    for (int id = 0; id < static_cast<int>(c_.models.size()); ++id) {
+      auto v = vocabulary(id);
+      if (!v) plan.notes.push_back("tokenizer_source: " + label(id) + " has no tokenizer.json; its vocabulary is not compared");
+      else if (*v != *target)
+        throw UnsupportedError(c_.context + ": tokenizer_source: the vocabulary of " + label(id) + " differs from " + label(tokenizer) +
+                               "'s; mergekit would permute its embedding rows into that vocabulary, which moeforge does not do: merge models "
+                               "that share a tokenizer");
+    }
   }
 
   // A frankenmerge must put MoE layers where the output config expects them.

@@ -114,3 +114,24 @@ TEST_CASE("merge: malformed inputs are refused with one line, nothing written") 
   CHECK(r.err.find("parameters.density[0].filter: \"self_atn\" matches no tensor name") != std::string::npos);
   CHECK(fs::exists(out / "model.safetensors"));
 }
+
+TEST_CASE("merge: tokenizer_source copies that model's tokenizer and needs a shared vocabulary") {
+  ScratchDir dir("tok");
+  const std::string tok = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}}, "added_tokens": []})";
+  for (const char* m : {"base", "expert-en", "expert-de"}) {
+    fs::copy(btx(m), dir / m, fs::copy_options::recursive);
+    write_bytes(dir / m / "tokenizer.json", std::string(m) == "expert-en" ? R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}}, "added_tokens": []} )" : tok);
+  }
+  auto yaml = [&](const std::string& source) {
+    return "merge_method: task_arithmetic\nbase_model: base\ntokenizer_source: " + source +
+           "\nmodels:\n  - model: expert-en\n    parameters: {weight: 0.5}\n  - model: expert-de\n    parameters: {weight: 0.5}\n";
+  };
+  write_bytes(dir / "ok.yml", yaml("expert-en"));
+  auto r = run_moeforge({"run", (dir / "ok.yml").string(), "--out", (dir / "out").string()});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(read_text(dir / "out/tokenizer.json") == read_text(dir / "expert-en/tokenizer.json"));  // that model's file, as it is
+  write_bytes(dir / "expert-de/tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "c": 1}}, "added_tokens": []})");
+  write_bytes(dir / "bad.yml", yaml("base"));
+  expect_refusal(run_moeforge({"run", (dir / "bad.yml").string(), "--out", (dir / "bad").string()}), dir / "bad",
+                 "tokenizer_source: the vocabulary of " + fs::weakly_canonical(dir / "expert-de").string() + " differs from");
+}
