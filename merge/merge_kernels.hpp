@@ -34,6 +34,18 @@ class InputStream {
   int64_t rows_, cols_;
 };
 
+// A merger reading its spec's inputs through an InputStream. Streaming the inputs again for each
+// statistics pass beats holding float32 copies: bf16 inputs read from the page cache move half
+// the bytes, and nothing is allocated per tensor.
+class StreamMerger : public TensorMerger {
+ public:
+  explicit StreamMerger(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {}
+
+ protected:
+  TensorMergeSpec spec_;
+  InputStream stream_;
+};
+
 // A parameter of the spec: global, or per input (throws an internal error when unresolved).
 double global_param(const TensorMergeSpec& s, const std::string& name);
 std::optional<double> optional_global(const TensorMergeSpec& s, const std::string& name);

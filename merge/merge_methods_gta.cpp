@@ -42,9 +42,9 @@ void della_probabilities(const float* d, size_t n, int64_t d1, int64_t rest, con
     }
 }
 
-class GtaMerger : public TensorMerger {
+class GtaMerger : public StreamMerger {
  public:
-  explicit GtaMerger(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {
+  explicit GtaMerger(TensorMergeSpec spec) : StreamMerger(std::move(spec)) {
     const MergeMethodInfo& m = *spec_.method;
     normalize_ = global_param(spec_, "normalize") != 0;
     rescale_ = global_param(spec_, "rescale") != 0;
@@ -78,7 +78,6 @@ class GtaMerger : public TensorMerger {
 
   void rows(int64_t r0, int64_t r1, float* out) const override {
     const size_t m = tvs_.size();
-    const float lambda = static_cast<float>(lambda_);
     stream_.for_each(r0, r1, [&](const Block& b) {
       float* o = out + (b.r0 - r0) * stream_.cols();
       const float* base = b.x[static_cast<size_t>(spec_.base)];
@@ -91,12 +90,11 @@ class GtaMerger : public TensorMerger {
         task_vector(b, j, deltas[j].data());
         sparsify(b, j, deltas[j].data());
       }
-      for (size_t e = 0; e < b.n; ++e) o[e] = base[e] + mix(deltas, e, lambda);
+      mix(deltas, base, b.n, o);
     });
   }
 
  private:
-  const TaskVector& tv(size_t j) const { return tvs_[j]; }
 
   void check_della(TaskVector& t) {
     t.epsilon = model_param(spec_, t.input, "epsilon");
@@ -122,12 +120,23 @@ class GtaMerger : public TensorMerger {
     for (size_t e = 0; e < b.n; ++e) d[e] = x[e] - base[e];
   }
 
-  bool keep_ranked(const TaskVector& t, float v, int64_t flat) const {
-    uint32_t key = order_key(std::fabs(v));
-    if (spec_.method->sparsify == Sparsify::kMagnitude) return at_or_before(key, flat, t.top, true);
-    if (t.keep_none) return false;
-    if (t.use_lower && at_or_before(key, flat, t.lower, false)) return false;
-    return at_or_before(key, flat, t.upper, false);
+  // keep[e] for a ranked sparsifier: top-k by |d| (descending), or the breadcrumbs band (ascending).
+  void keep_ranked(const TaskVector& t, const float* d, size_t n, int64_t flat0, float* keep) const {
+    if (spec_.method->sparsify == Sparsify::kMagnitude) {
+      const uint32_t ck = t.top.key;
+      if (t.top.index == RankCut::kAnyIndex) {
+        for (size_t e = 0; e < n; ++e) keep[e] = order_key(std::fabs(d[e])) >= ck ? 1.0f : 0.0f;
+      } else {
+        for (size_t e = 0; e < n; ++e) keep[e] = at_or_before(order_key(std::fabs(d[e])), flat0 + static_cast<int64_t>(e), t.top, true) ? 1.0f : 0.0f;
+      }
+      return;
+    }
+    for (size_t e = 0; e < n; ++e) {
+      uint32_t key = order_key(std::fabs(d[e]));
+      int64_t flat = flat0 + static_cast<int64_t>(e);
+      bool in = !t.keep_none && !(t.use_lower && at_or_before(key, flat, t.lower, false)) && at_or_before(key, flat, t.upper, false);
+      keep[e] = in ? 1.0f : 0.0f;
+    }
   }
 
   // d ← d × mask (× the L1 rescale), as sparsify.py does; unchanged at density 1.
@@ -135,53 +144,77 @@ class GtaMerger : public TensorMerger {
     const TaskVector& t = tvs_[j];
     if (!t.sparsified) return;
     const Sparsify kind = spec_.method->sparsify;
-    thread_local std::vector<float> probs;
-    if (kind == Sparsify::kDella) {
-      if (probs.size() < b.n) probs.resize(b.n);
-      int64_t d1 = spec_.shape.size() < 2 ? shape_numel(spec_.shape) : spec_.shape[1];
-      int64_t rest = spec_.shape.size() < 3 ? 1 : shape_numel(spec_.shape) / (spec_.shape[0] * spec_.shape[1]);
-      della_probabilities(d, b.n, d1, rest, t, probs.data());
+    thread_local std::vector<float> keep;
+    if (keep.size() < b.n) keep.resize(b.n);
+    if (kind == Sparsify::kMagnitude || kind == Sparsify::kMagnitudeOutliers) {
+      keep_ranked(t, d, b.n, b.flat0, keep.data());
+    } else {
+      float* p = keep.data();  // probabilities first, then decisions in place
+      if (kind == Sparsify::kDella) {
+        int64_t d1 = spec_.shape.size() < 2 ? shape_numel(spec_.shape) : spec_.shape[1];
+        int64_t rest = spec_.shape.size() < 3 ? 1 : shape_numel(spec_.shape) / (spec_.shape[0] * spec_.shape[1]);
+        della_probabilities(d, b.n, d1, rest, t, p);
+      } else {
+        std::fill(p, p + b.n, static_cast<float>(t.density));
+      }
+      for (size_t e = 0; e < b.n; ++e) p[e] = spec_.masks->keep(t.input, b.flat0 + static_cast<int64_t>(e), p[e]) ? 1.0f : 0.0f;
     }
-    const float density = static_cast<float>(t.density);
-    for (size_t e = 0; e < b.n; ++e) {
-      int64_t flat = b.flat0 + static_cast<int64_t>(e);
-      bool keep = kind == Sparsify::kRandom  ? spec_.masks->keep(t.input, flat, density)
-                  : kind == Sparsify::kDella ? spec_.masks->keep(t.input, flat, probs[e])
-                                             : keep_ranked(t, d[e], flat);
-      d[e] = d[e] * (keep ? 1.0f : 0.0f);
-    }
+    for (size_t e = 0; e < b.n; ++e) d[e] = d[e] * keep[e];
     if (with_rescale && t.rescale != 1.0f)
       for (size_t e = 0; e < b.n; ++e) d[e] *= t.rescale;
   }
 
   void sparsify(const Block& b, size_t j, float* d) const { apply_mask(b, j, d, rescale_); }
 
-  float mix(const std::vector<std::vector<float>>& deltas, size_t e, float lambda) const {
-    const size_t m = tvs_.size();
-    float mixed, divisor;
-    if (spec_.method->sign_consensus) {
-      float sum = 0;
-      for (size_t j = 0; j < m; ++j) sum += deltas[j][e] * tvs_[j].weight;
-      const float elected = sum >= 0 ? 1.0f : -1.0f;
-      mixed = 0;
-      divisor = 0;
-      for (size_t j = 0; j < m; ++j) {
-        float wd = deltas[j][e] * tvs_[j].weight;
-        float sign = wd > 0 ? 1.0f : wd < 0 ? -1.0f : 0.0f;
-        if (sign == elected) {
-          mixed += wd;
-          divisor += tvs_[j].weight;
-        }
-      }
-      if (divisor == 0) divisor = 1;
-    } else {
-      mixed = 0;
-      for (size_t j = 0; j < m; ++j) mixed += deltas[j][e] * tvs_[j].weight;
-      divisor = std::fabs(weight_sum_) < 1e-8f ? 1.0f : weight_sum_;
+  // The weighted delta counts where its sign equals the elected one (a zero delta never does): × 1
+  // or × 0 as mergekit's mask multiply, branch-free and unaliased so that it vectorises.
+  static void add_agreeing(const float* __restrict d, float w, const float* __restrict sign, float* __restrict mixed,
+                           float* __restrict divisor, size_t n) {
+    for (size_t e = 0; e < n; ++e) {
+      float wd = d[e] * w;
+      float hit = wd * sign[e] > 0 ? 1.0f : 0.0f;
+      mixed[e] += wd * hit;
+      divisor[e] += w * hit;
     }
-    if (normalize_) mixed /= divisor;
-    if (lambda_ != 1) mixed *= lambda;
-    return mixed;
+  }
+
+  // out = base + λ · (Σ_j w_j d_j) / divisor, mergekit's order of float operations. With sign
+  // consensus only the deltas whose weighted sign matches the sign of the weighted sum count,
+  // and the divisor is the sum of their weights (1 where none does).
+  void mix(const std::vector<std::vector<float>>& d, const float* base, size_t n, float* o) const {
+    thread_local std::vector<float> mixed, divisor, sign;
+    if (mixed.size() < n) mixed.resize(n), divisor.resize(n), sign.resize(n);
+    const size_t m = tvs_.size();
+    float* mx = mixed.data();
+    float* dv = divisor.data();
+    if (spec_.method->sign_consensus) {
+      float* sg = sign.data();
+      for (size_t e = 0; e < n; ++e) sg[e] = d[0][e] * tvs_[0].weight;
+      for (size_t j = 1; j < m; ++j) {
+        const float* dj = d[j].data();
+        const float w = tvs_[j].weight;
+        for (size_t e = 0; e < n; ++e) sg[e] += dj[e] * w;
+      }
+      for (size_t e = 0; e < n; ++e) sg[e] = sg[e] >= 0 ? 1.0f : -1.0f;
+      std::fill(mx, mx + n, 0.0f);
+      std::fill(dv, dv + n, 0.0f);
+      for (size_t j = 0; j < m; ++j) add_agreeing(d[j].data(), tvs_[j].weight, sg, mx, dv, n);
+      for (size_t e = 0; e < n; ++e) dv[e] = dv[e] == 0 ? 1.0f : dv[e];
+    } else {
+      for (size_t e = 0; e < n; ++e) mx[e] = d[0][e] * tvs_[0].weight;
+      for (size_t j = 1; j < m; ++j) {
+        const float* dj = d[j].data();
+        const float w = tvs_[j].weight;
+        for (size_t e = 0; e < n; ++e) mx[e] += dj[e] * w;
+      }
+      std::fill(dv, dv + n, std::fabs(weight_sum_) < 1e-8f ? 1.0f : weight_sum_);
+    }
+    const float lambda = static_cast<float>(lambda_);
+    for (size_t e = 0; e < n; ++e) {
+      float v = normalize_ ? mx[e] / dv[e] : mx[e];
+      if (lambda_ != 1) v *= lambda;
+      o[e] = base[e] + v;
+    }
   }
 
   // Top-k (ties) and the breadcrumbs band: one rank selection per task vector, all streamed together.
@@ -256,8 +289,6 @@ class GtaMerger : public TensorMerger {
       if (tvs_[j].sparsified && before[j] >= 1e-7 && after[j] >= 1e-7) tvs_[j].rescale = static_cast<float>(before[j] / after[j]);
   }
 
-  TensorMergeSpec spec_;
-  InputStream stream_;
   std::vector<TaskVector> tvs_;
   bool normalize_ = false, rescale_ = false;
   double lambda_ = 1;

@@ -12,9 +12,9 @@ namespace {
 
 // Σ_i c_i x_i per element with fixed coefficients (float32 products summed in input order), or
 // with a base: base + Σ_i c_i (x_i − base), the task-vector form.
-class Combination : public TensorMerger {
+class Combination : public StreamMerger {
  public:
-  explicit Combination(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {}
+  explicit Combination(TensorMergeSpec spec) : StreamMerger(std::move(spec)) {}
   void rows(int64_t r0, int64_t r1, float* out) const override {
     stream_.for_each(r0, r1, [&](const Block& b) {
       float* o = out + (b.r0 - r0) * stream_.cols();
@@ -31,8 +31,6 @@ class Combination : public TensorMerger {
   }
 
  protected:
-  TensorMergeSpec spec_;
-  InputStream stream_;
   std::vector<float> coef_;  // per input
   bool delta_form_ = false;
 };

@@ -26,9 +26,9 @@ double stock_ratio(const std::vector<std::vector<double>>& g) {
   return m * cos / (1 + (m - 1) * cos);
 }
 
-class ModelStock : public TensorMerger {
+class ModelStock : public StreamMerger {
  public:
-  explicit ModelStock(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {
+  explicit ModelStock(TensorMergeSpec spec) : StreamMerger(std::move(spec)) {
     others_ = non_base_inputs(spec_);
     filter_wise_ = global_param(spec_, "filter_wise") != 0;
     vector_ = spec_.shape.empty() ? 1 : spec_.shape.back();
@@ -74,17 +74,15 @@ class ModelStock : public TensorMerger {
         }
       }
   }
-  TensorMergeSpec spec_;
-  InputStream stream_;
   std::vector<size_t> others_;
   bool filter_wise_ = false;
   int64_t vector_ = 1;
   float t_ = 0;
 };
 
-class ArceeFusion : public TensorMerger {
+class ArceeFusion : public StreamMerger {
  public:
-  explicit ArceeFusion(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {
+  explicit ArceeFusion(TensorMergeSpec spec) : StreamMerger(std::move(spec)) {
     other_ = non_base_inputs(spec_)[0];
     vector_ = spec_.shape.empty() ? 1 : spec_.shape.back();
   }
@@ -140,16 +138,14 @@ class ArceeFusion : public TensorMerger {
     for (size_t i = 0; i < n; ++i) sum += out[i] = std::exp(x[i] - max);
     for (size_t i = 0; i < n; ++i) out[i] = out[i] / static_cast<float>(sum) + 1e-8f;
   }
-  TensorMergeSpec spec_;
-  InputStream stream_;
   size_t other_ = 0;
   int64_t vector_ = 1;
   float threshold_ = 0;
 };
 
-class Sce : public TensorMerger {
+class Sce : public StreamMerger {
  public:
-  explicit Sce(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {
+  explicit Sce(TensorMergeSpec spec) : StreamMerger(std::move(spec)) {
     others_ = non_base_inputs(spec_);
     topk_ = global_param(spec_, "select_topk");
   }
@@ -245,8 +241,6 @@ class Sce : public TensorMerger {
     }
     if (!keep_none_) cut_ = sel.cut(0);
   }
-  TensorMergeSpec spec_;
-  InputStream stream_;
   std::vector<size_t> others_;
   double topk_ = 1;
   bool keep_none_ = false;

@@ -22,9 +22,9 @@ std::pair<float, float> nuslerp_coefficients(const PairStats& s, double t) {
   return {static_cast<float>(std::sin((1 - t) * theta) / sin), static_cast<float>(std::sin(t * theta) / sin)};
 }
 
-class Nuslerp : public TensorMerger {
+class Nuslerp : public StreamMerger {
  public:
-  explicit Nuslerp(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {
+  explicit Nuslerp(TensorMergeSpec spec) : StreamMerger(std::move(spec)) {
     auto others = non_base_inputs(spec_);
     a_ = others[0];
     b_ = others[1];
@@ -84,8 +84,6 @@ class Nuslerp : public TensorMerger {
     float base = b.x[static_cast<size_t>(spec_.base)][e];
     return {b.x[a_][e] - base, b.x[b_][e] - base};
   }
-  TensorMergeSpec spec_;
-  InputStream stream_;
   size_t a_ = 0, b_ = 1;
   double t_ = 0.5;
   Mode mode_ = kWhole;
@@ -102,9 +100,9 @@ double quad(const std::vector<double>& a, const std::vector<std::vector<double>>
 
 // karcher: every input (base_model included) with weight 1/n; u and the tangent T are kept as
 // coefficient vectors over the unit inputs u_i, their dot products taken through the unit Gram matrix.
-class Karcher : public TensorMerger {
+class Karcher : public StreamMerger {
  public:
-  explicit Karcher(TensorMergeSpec spec) : spec_(std::move(spec)), stream_(spec_) {
+  explicit Karcher(TensorMergeSpec spec) : StreamMerger(std::move(spec)) {
     double iters = global_param(spec_, "max_iter");
     if (iters < 0 || iters != std::floor(iters)) tensor_error(spec_, "karcher max_iter must be a whole number >= 0");
     max_iter_ = static_cast<int>(iters);
@@ -189,8 +187,6 @@ class Karcher : public TensorMerger {
     return u;
   }
 
-  TensorMergeSpec spec_;
-  InputStream stream_;
   int max_iter_ = 10;
   double tol_ = 1e-5;
   std::vector<double> coef_;

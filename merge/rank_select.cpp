@@ -1,5 +1,7 @@
 #include "merge/rank_select.hpp"
 
+#include <algorithm>
+
 #include "core/error.hpp"
 
 namespace moeforge {
@@ -11,8 +13,10 @@ float RankCut::value() const {
   return v;
 }
 
-RankSelect::RankSelect(int64_t n, std::vector<int64_t> ranks, bool descending) : n_(n), descending_(descending) {
+RankSelect::RankSelect(int64_t n, std::vector<int64_t> ranks, bool descending, uint64_t keep_limit)
+    : n_(n), descending_(descending), keep_limit_(keep_limit) {
   high_.assign(1u << 16, 0);
+  high32_.assign(1u << 16, 0);
   set_ranks(std::move(ranks));
 }
 
@@ -27,14 +31,26 @@ void RankSelect::set_ranks(std::vector<int64_t> ranks) {
 
 void RankSelect::feed(const float* v, size_t count, int64_t first) {
   if (pass_ == 0) {
-    uint64_t* h = high_.data();
+    if (unflushed_ + count >= (uint64_t{1} << 31)) flush_high();
+    unflushed_ += count;
+    uint32_t* h = high32_.data();
     for (size_t i = 0; i < count; ++i) ++h[order_key(v[i]) >> 16];
   } else if (pass_ == 1) {
     for (auto& [bucket, hist] : low_) {
       uint64_t* h = hist.data();
-      for (size_t i = 0; i < count; ++i) {
-        uint32_t k = order_key(v[i]);
-        if ((k >> 16) == bucket) ++h[k & 0xffffu];
+      auto kept = kept_.find(bucket);
+      // Few elements fall in the bucket: a vectorised test skips runs of 64 without one.
+      for (size_t i0 = 0; i0 < count; i0 += 64) {
+        const size_t i1 = std::min(count, i0 + 64);
+        uint32_t any = 0;
+        for (size_t i = i0; i < i1; ++i) any |= (order_key(v[i]) >> 16) == bucket;
+        if (!any) continue;
+        for (size_t i = i0; i < i1; ++i) {
+          uint32_t k = order_key(v[i]);
+          if ((k >> 16) != bucket) continue;
+          ++h[k & 0xffffu];
+          if (kept != kept_.end()) kept->second.emplace_back(k, first + static_cast<int64_t>(i));
+        }
       }
     }
   } else if (pass_ == 2) {
@@ -47,7 +63,15 @@ void RankSelect::feed(const float* v, size_t count, int64_t first) {
   }
 }
 
+void RankSelect::flush_high() {
+  for (size_t b = 0; b < high32_.size(); ++b) high_[b] += high32_[b];
+  std::fill(high32_.begin(), high32_.end(), 0u);
+  unflushed_ = 0;
+}
+
 void RankSelect::end_high() {
+  flush_high();
+  high32_ = {};
   for (auto& w : wanted_) {
     int64_t before = 0;
     for (uint32_t s = 0; s < (1u << 16); ++s) {
@@ -61,6 +85,8 @@ void RankSelect::end_high() {
       before += c;
     }
     low_.try_emplace(w.bucket, std::vector<uint64_t>(1u << 16, 0));
+    // A bucket of at most keep_limit elements is kept, so equal values need no third pass.
+    if (high_[w.bucket] <= keep_limit_) kept_.try_emplace(w.bucket).first->second.reserve(high_[w.bucket]);
   }
   high_ = {};
 }
@@ -78,6 +104,7 @@ void RankSelect::end_low() {
         cuts_[i].key = (w.bucket << 16) | lo;
         w.occurrence = w.rank - before;
         w.needs_index = c > 1;
+        if (w.needs_index) find_kept(i);
         any_index = any_index || w.needs_index;
         break;
       }
@@ -85,7 +112,21 @@ void RankSelect::end_low() {
     }
   }
   low_.clear();
+  kept_.clear();
   pass_ = any_index ? 2 : -1;
+}
+
+void RankSelect::find_kept(size_t i) {
+  Wanted& w = wanted_[i];
+  auto it = kept_.find(w.bucket);
+  if (it == kept_.end()) return;
+  int64_t seen = 0;
+  for (const auto& [key, index] : it->second)
+    if (key == cuts_[i].key && seen++ == w.occurrence) {
+      cuts_[i].index = index;
+      w.needs_index = false;
+      return;
+    }
 }
 
 void RankSelect::end_pass() {

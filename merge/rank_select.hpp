@@ -2,8 +2,9 @@
 // memory independent of its size (top-k pruning, breadcrumbs, quantiles). Elements are ordered by
 // value (ascending or descending), equal values by flat index ascending — torch's stable order,
 // which mergekit's small-tensor sorts follow. Pass 0 counts the top 16 bits of every value's
-// order key, pass 1 the low 16 bits inside the buckets that hold a wanted rank, and pass 2 (only
-// when several elements share the selected value) finds the index of the wanted occurrence.
+// order key, pass 1 the low 16 bits inside the buckets that hold a wanted rank (and keeps those
+// buckets' elements when there are at most a million), and pass 2 — only when several elements
+// share the selected value and its bucket was too full to keep — finds the wanted occurrence.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,8 @@ namespace moeforge {
 inline uint32_t order_key(float v) {
   uint32_t bits;
   __builtin_memcpy(&bits, &v, 4);
-  return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+  // Branch-free (it vectorises): negative → ~bits, positive → bits with the top bit set.
+  return bits ^ (static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u);
 }
 
 // The element at one rank: its key, and the flat index of that occurrence among equal values
@@ -39,7 +41,8 @@ class RankSelect {
  public:
   // n elements; ranks are 0-based positions in the order. They may also be given after pass 0
   // (set_ranks), when they depend on counts taken during it.
-  RankSelect(int64_t n, std::vector<int64_t> ranks, bool descending);
+  // keep_limit: the most elements of one bucket pass 1 keeps (tests lower it to force pass 2).
+  RankSelect(int64_t n, std::vector<int64_t> ranks, bool descending, uint64_t keep_limit = uint64_t{1} << 20);
   void set_ranks(std::vector<int64_t> ranks);
   // The pass that wants data next (0, 1, 2), or -1 when the cuts are known.
   int pass() const { return pass_; }
@@ -59,13 +62,19 @@ class RankSelect {
   };
   void end_high();
   void end_low();
+  void find_kept(size_t i);
   int64_t n_;
   bool descending_;
+  uint64_t keep_limit_;
   int pass_ = 0;
   std::vector<Wanted> wanted_;
   std::vector<RankCut> cuts_;
+  void flush_high();
   std::vector<uint64_t> high_;
+  std::vector<uint32_t> high32_;  // pass 0 counts in 32 bits (a smaller table stays in cache), flushed before they can overflow
+  uint64_t unflushed_ = 0;
   std::map<uint32_t, std::vector<uint64_t>> low_;  // bucket → histogram of the low 16 bits
+  std::map<uint32_t, std::vector<std::pair<uint32_t, int64_t>>> kept_;  // bucket → its elements (key, index), in order
 };
 
 }  // namespace moeforge

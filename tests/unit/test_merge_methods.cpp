@@ -67,18 +67,20 @@ std::vector<float> run(TensorMergeSpec s) {
 }  // namespace
 
 TEST_CASE("rank selection equals a stable sort, with ties, in both orders") {
-  for (int quantize : {0, 7}) {
+  for (int quantize : {0, 7})
+  for (uint64_t keep_limit : {uint64_t{1} << 20, uint64_t{0}}) {  // the wanted occurrence from kept elements, or by a third pass
     Data d = noise_data(200000, 3 + quantize, 1.0f, 0.0f, quantize);
     std::vector<int64_t> order(d->size());
     std::iota(order.begin(), order.end(), 0);
     for (bool desc : {false, true}) {
       CAPTURE(quantize);
       CAPTURE(desc);
+      CAPTURE(keep_limit);
       std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
         return desc ? (*d)[static_cast<size_t>(a)] > (*d)[static_cast<size_t>(b)] : (*d)[static_cast<size_t>(a)] < (*d)[static_cast<size_t>(b)];
       });
       std::vector<int64_t> ranks = {0, 1, 777, 100000, 199998, 199999};
-      RankSelect sel(static_cast<int64_t>(d->size()), ranks, desc);
+      RankSelect sel(static_cast<int64_t>(d->size()), ranks, desc, keep_limit);
       while (sel.pass() >= 0) {
         for (size_t at = 0; at < d->size(); at += 4093) sel.feed(d->data() + at, std::min<size_t>(4093, d->size() - at), static_cast<int64_t>(at));
         sel.end_pass();
