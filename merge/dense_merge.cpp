@@ -188,6 +188,12 @@ class Builder {
         layer_origin.push_back({p.models[0], in_layer});
     }
     for (const auto& w : unmatched_filters(c_, names)) plan.notes.push_back("warning: " + w);
+    // mergekit refuses models of different architectures unless --allow-crimes; moeforge merges
+    // whatever has matching tensor names and shapes, and says so.
+    std::set<std::string> types;
+    for (const auto* m : models_)
+      if (m->has_config() && m->config().contains("model_type")) types.insert(m->config()["model_type"].dump());
+    if (types.size() > 1) plan.notes.push_back("warning: the models are of different families (" + join(std::vector<std::string>(types.begin(), types.end()), ", ") + ")");
     plan.config = output_config(plan, layer_origin);
     int tokenizer = c_.tokenizer == TokenizerSource::kDonor ? c_.donor() : c_.tokenizer_model;
     if (c_.tokenizer != TokenizerSource::kDonor) check_shared_vocabulary(tokenizer, plan);
