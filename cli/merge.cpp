@@ -14,6 +14,8 @@
 #include "core/log.hpp"
 #include "core/strings.hpp"
 #include "merge/dense_merge.hpp"
+#include "model/inspection.hpp"
+#include "model/model_config.hpp"
 #include "recipes/recipe.hpp"
 
 namespace moeforge {
@@ -123,6 +125,10 @@ Verb merge_verb() {
     for (const auto& m : config.models) {
       owned.push_back(open_checkpoint(ctx, m));
       models.push_back(owned.back().get());
+      // Families moeforge knows are checked against their config; others merge by tensor names.
+      const Checkpoint& c = *owned.back();
+      if (c.has_config() && family_for_config(c.config()))
+        require_consistent_structure(c, resolve_config(c.config(), c.config_path().string()));
     }
     DenseMergeOptions o;
     o.dtype = requested_dtype(p);
