@@ -93,6 +93,8 @@ json convert(const ParamSpec& p, const json& v, const std::string& context) {
       if (!v.is_string()) bad(context, p.name, "must be a string, found " + v.dump());
       return v;
     case ParamType::kChoice: {
+      // A YAML true/false for a true|false choice (recipes write `normalize: false`).
+      if (v.is_boolean() && std::find(p.choices.begin(), p.choices.end(), v.dump()) != p.choices.end()) return v.dump();
       if (!v.is_string()) bad(context, p.name, "must be one of " + join(p.choices, ", ") + ", found " + v.dump());
       for (const auto& c : p.choices)
         if (c == v.get<std::string>()) return v;

@@ -136,7 +136,13 @@ Recipe parse_recipe(const std::string& text, const std::filesystem::path& file) 
   r.file = file;
   r.text = text;
   r.body = yaml_to_json(r.text, file.string());
-  if (!r.body.is_object()) fail(r, "(top level)", "expected a mapping with `steps:` (a moeforge pipeline) or `base_model:` and `experts:` (a mergekit-moe config)");
+  if (!r.body.is_object()) fail(r, "(top level)", "expected a mapping with `steps:` (a moeforge pipeline), `base_model:` and `experts:` (a mergekit-moe config) or `merge_method:` (a mergekit-yaml config)");
+  if (r.body.contains("merge_method")) {
+    if (r.body.contains("steps")) fail(r, "steps", "a mergekit-yaml config (merge_method) cannot also have steps");
+    r.mergekit_merge = true;
+    if (r.body.contains("output") && r.body["output"].is_string()) r.output = r.body["output"];  // a moeforge extension
+    return r;
+  }
   if (r.body.contains("base_model") || r.body.contains("experts")) {
     if (r.body.contains("steps")) fail(r, "steps", "a mergekit-moe config (base_model/experts) cannot also have steps");
     r.mergekit = true;
