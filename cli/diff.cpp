@@ -1,5 +1,6 @@
 // moeforge diff A B: tensor-by-tensor comparison; exit status 0 when equal within --atol.
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "core/error.hpp"
 #include "formats/checkpoint_diff.hpp"
 

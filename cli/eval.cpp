@@ -1,6 +1,7 @@
 // moeforge eval MODEL (--data FILE... | --bytes FILE...): NLL, perplexity, bits per token/byte.
 #include "cli/data_options.hpp"
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "engine/evaluation.hpp"
 
 namespace moeforge {

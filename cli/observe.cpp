@@ -2,6 +2,7 @@
 // merging and router initialisation.
 #include "cli/data_options.hpp"
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "core/error.hpp"
 #include "engine/calibration_stats.hpp"
 #include "engine/stats_file.hpp"

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "core/output_safety.hpp"
 #include "core/strings.hpp"
 #include "formats/sharded_writer.hpp"
