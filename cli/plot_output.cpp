@@ -6,6 +6,7 @@
 #include "cli/eval_plot.hpp"
 #include "cli/verb.hpp"
 #include "compress/usage_plot.hpp"
+#include "core/strings.hpp"
 #include "plot/labels.hpp"
 
 namespace moeforge {
@@ -31,6 +32,20 @@ std::string value_text(const nlohmann::json& v) {
   return v.dump();
 }
 
+bool is_default(const ParamSpec& p, const nlohmann::json& v) {
+  if (p.default_value.empty()) return false;
+  try {
+    switch (p.type) {
+      case ParamType::kInt: return v.is_number_integer() && v.get<int64_t>() == std::stoll(p.default_value);
+      case ParamType::kFloat: return v.is_number() && v.get<double>() == std::stod(p.default_value);
+      case ParamType::kSize: return v.is_number_unsigned() && v.get<uint64_t>() == parse_size(p.default_value);
+      default: return v.is_string() && v.get<std::string>() == p.default_value;
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 std::string command_text(const Verb& verb, const ParamValues& values) {
@@ -38,15 +53,15 @@ std::string command_text(const Verb& verb, const ParamValues& values) {
   for (const auto& p : verb.params)
     if (p.positional && values.has(p.name)) cmd += " " + value_text(values.all()[p.name]);
   for (const auto& p : verb.params) {
-    if (p.positional || !values.has(p.name)) continue;
+    // Options that do not shape any output (--threads, --quiet, --force …) are left out, outputs kept.
+    bool output = p.role != PathRole::kInput && (p.type == ParamType::kPath || p.type == ParamType::kPathList);
+    if (p.positional || !values.has(p.name) || (!p.affects_output && !output)) continue;
     const nlohmann::json& v = values.all()[p.name];
     if (p.type == ParamType::kFlag) {
       if (v.is_boolean() && v.get<bool>()) cmd += " --" + p.name;
       continue;
     }
-    std::string text = value_text(v);
-    if (!p.default_value.empty() && (text == p.default_value || text == shell_quote(p.default_value))) continue;
-    cmd += " --" + p.name + " " + text;
+    if (!is_default(p, v)) cmd += " --" + p.name + " " + value_text(v);
   }
   return cmd;
 }

@@ -11,7 +11,7 @@
 namespace moeforge {
 
 // "moeforge prune MODEL OUT --stats s.safetensors --keep 2 …": positional arguments in table
-// order, then every option given or differing from its default.
+// order, then every option that shapes an output and differs from its default, and the outputs.
 std::string command_text(const Verb& verb, const ParamValues& values);
 // A model's name for a plot title: the last component of its path, at most 60 characters.
 std::string plot_model_name(const std::string& path);

@@ -113,7 +113,10 @@ HeatMap prune_map(const ExpertPlotInfo& info, const std::vector<LayerCells>& lay
     for (size_t e = 0; e < l.experts.size(); ++e) {
       const ExpertCell& c = l.experts[e];
       HeatCell cell;
-      if (c.has_score && std::isfinite(c.score)) cell.value = info.global_scale ? c.score : (hi > 0 ? c.score / hi : 0.0);
+      if (c.has_score && std::isfinite(c.score)) {
+        cell.value = info.global_scale ? c.score : (hi > 0 ? c.score / hi : 0.0);
+        cell.label = info.global_scale ? format_value(*cell.value, 2) : format_fixed(*cell.value, 2);  // drawn where it fits
+      }
       cell.greyed = cell.crossed = !c.kept;
       cell.outlined = c.protected_;
       any_dropped |= !c.kept;

@@ -27,6 +27,7 @@ HeatPanel file_panel(const CalibrationStats& stats, size_t f, const std::string&
     for (int e = 0; e < stats.n_experts; ++e) {
       HeatCell c;
       c.value = share(s, e);
+      c.label = format_fixed(*c.value, 2);  // drawn where it fits
       c.tooltip = cell_prefix(l, e) + " \u00b7 " + label + " \u00b7 share of tokens " + format_value(*c.value, 6) + " (" +
                   format_value(s.count[e], 12) + " of " + format_value(s.tokens, 12) + ")";
       row.push_back(std::move(c));

@@ -13,12 +13,6 @@ namespace {
 
 constexpr double kPlotHeight = 240, kLabelFont = 9.5, kGroupFont = 11;
 
-std::string value_text(double v, int decimals) {
-  if (!std::isfinite(v)) return format_value(v);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", std::clamp(decimals, 0, 9), v);
-  return buf;
-}
 
 ValueAxis make_axis(const BarChart& c, double top) {
   double lo = INFINITY, hi = -INFINITY;
@@ -47,7 +41,7 @@ Layout layout(const BarChart& c) {
   l.bar = std::clamp(std::floor(640 / (n_groups * n_series)), 3.0, 44.0);
   double label_w = 0;
   for (const auto& s : c.series)
-    for (double v : s.values) label_w = std::max(label_w, text_width(value_text(v, c.decimals), kLabelFont));
+    for (double v : s.values) label_w = std::max(label_w, text_width(format_fixed(v, c.decimals), kLabelFont));
   l.value_labels = label_w + 2 <= l.bar || (c.series.size() == 1 && label_w <= l.bar + 16);
   double widest_group = 0;
   for (const auto& g : c.groups) widest_group = std::max(widest_group, text_width(g, kGroupFont));
@@ -67,7 +61,7 @@ void draw_bars(SvgDocument& doc, const BarChart& c, const ValueAxis& axis, const
       double x = gx + l.pad + static_cast<double>(s) * l.bar, y = axis.y_of(std::clamp(v, axis.range.lo, axis.range.hi));
       doc.rect(x + 0.5, std::min(y, zero), l.bar - 1, std::fabs(zero - y), "fill=\"" + category_colour(static_cast<int>(s)) + "\"",
                bar_tooltip(c, s, g));
-      if (l.value_labels) doc.text(x + l.bar / 2, std::min(y, zero) - 4, value_text(v, c.decimals), {.size = kLabelFont, .anchor = Anchor::kMiddle});
+      if (l.value_labels) doc.text(x + l.bar / 2, std::min(y, zero) - 4, format_fixed(v, c.decimals), {.size = kLabelFont, .anchor = Anchor::kMiddle});
     }
     if (c.last_group_is_total && g + 1 == c.groups.size() && g > 0)
       doc.line(gx, axis.y_top, gx, axis.y_bottom + 20, "stroke=\"#999999\" stroke-width=\"1\" stroke-dasharray=\"3 3\"");

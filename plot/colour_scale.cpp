@@ -42,9 +42,10 @@ Box draw_colour_scale(SvgDocument& doc, double x, double y, double width, const 
   for (const auto& [v, label] : scale.markers) {
     double mx = x + width * scale.position(v);
     doc.line(mx, bar_y - 3, mx, bar_y + bar_h + 3, "stroke=\"#000000\" stroke-width=\"2\"");
-    bool left_half = scale.position(v) < 0.5;  // the label runs away from the nearer end
-    doc.text(left_half ? mx - 4 : mx + 4, y_end + 13, left_half ? "\u2191 " + label : label + " \u2191",
-             {.size = 10, .anchor = left_half ? Anchor::kStart : Anchor::kEnd});
+    // The label runs to the right of the mark when it fits there, else to its left.
+    std::string right_text = "\u2191 " + label, left_text = label + " \u2191";
+    bool right = mx - 4 + text_width(right_text, 10) <= x + width || mx + 4 - text_width(left_text, 10) < x;
+    doc.text(right ? mx - 4 : mx + 4, y_end + 13, right ? right_text : left_text, {.size = 10, .anchor = right ? Anchor::kStart : Anchor::kEnd});
   }
   if (!scale.markers.empty()) y_end += 16;
   return {x, y, x + width, y_end};

@@ -99,7 +99,7 @@ void BandPaths::draw(SvgDocument& doc) {
 }
 
 CellSize heat_cell_size(size_t columns) {
-  int w = static_cast<int>(std::clamp(std::floor(kTargetWidth / static_cast<double>(std::max<size_t>(columns, 1))), 4.0, 32.0));
+  int w = static_cast<int>(std::clamp(std::floor(kTargetWidth / static_cast<double>(std::max<size_t>(columns, 1))), 4.0, 36.0));
   return {w, std::max(w, 12), w >= 8 ? 1 : 0};
 }
 
@@ -116,18 +116,19 @@ void draw_heat_cell(SvgDocument& doc, double x, double y, double w, double h, co
     if (bands != nullptr) bands->add(c.band, x, y + h - bh, w, bh);
     else doc.rect(x, y + h - bh, w, bh, "fill=\"" + c.band + "\"" + passive);
   }
+  const bool labelled = !c.label.empty() && label_fits(w, h, c.label, !c.band.empty());
   if (c.crossed && w >= 9) {
     double m = std::max(2.0, w / 6);
     doc.raw("<path d=\"M" + coord(x + m) + " " + coord(y + m) + " L" + coord(x + w - m) + " " + coord(y + h - m) + " M" + coord(x + w - m) +
                 " " + coord(y + m) + " L" + coord(x + m) + " " + coord(y + h - m) + "\" stroke=\"#b2182b\" stroke-width=\"" +
-                (w >= 16 ? "2" : "1.3") + "\"" + passive + "/>",
+                (w >= 16 ? "2" : "1.3") + "\"" + (labelled ? " stroke-opacity=\"0.45\"" : "") + passive + "/>",
             {x, y, x + w, y + h});
   }
   if (c.outlined) {
     double sw = w >= 8 ? 2 : 1;
     doc.rect(x + sw / 2, y + sw / 2, w - sw, h - sw, "fill=\"none\" stroke=\"#000000\" stroke-width=\"" + coord(sw) + "\"" + passive);
   }
-  if (!c.label.empty() && label_fits(w, h, c.label, !c.band.empty())) {
+  if (labelled) {
     double font = label_font(h), band_h = c.band.empty() ? 0 : band_height(h);
     doc.text(x + w / 2, y + (h - band_h) / 2 + font * 0.35, c.label,
              {.size = font, .anchor = Anchor::kMiddle, .fill = text_colour_on(fill), .extra = passive.substr(1)});

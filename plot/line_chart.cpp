@@ -48,7 +48,8 @@ void draw_panel(SvgDocument& doc, const LineChart& c, const LinePanel& p, double
                 double xhi, const std::map<std::string, Style>& styles) {
   auto x_of = [&](double v) {
     double t = xhi > xlo ? (v - xlo) / (xhi - xlo) : 0.5;
-    return x0 + 12 + (c.x_descending ? 1 - t : t) * (kPanelWidth - 24);
+    double inset = 12 + c.dodge * static_cast<double>(p.series.size()) / 2;
+    return x0 + inset + (c.x_descending ? 1 - t : t) * (kPanelWidth - 2 * inset);
   };
   doc.text(x0, y0 - 36, p.title, {.size = 12, .bold = true});
   draw_value_axis(doc, axis, x0, kPanelWidth, c.y_label);
@@ -60,16 +61,18 @@ void draw_panel(SvgDocument& doc, const LineChart& c, const LinePanel& p, double
     doc.text(x_of(t), axis.y_bottom + 16, tick_label(t, step), {.size = 10, .anchor = Anchor::kMiddle});
   }
   doc.text(x0 + kPanelWidth / 2, axis.y_bottom + 32, c.x_label, {.size = 11, .anchor = Anchor::kMiddle});
-  for (const auto& s : p.series) {
+  for (size_t k = 0; k < p.series.size(); ++k) {
+    const LineSeries& s = p.series[k];
     const Style& st = styles.at(s.name);
+    const double shift = c.dodge * (static_cast<double>(k) - (static_cast<double>(p.series.size()) - 1) / 2);
     std::vector<std::pair<double, double>> pts;
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
-      if (std::isfinite(s.y[i])) pts.emplace_back(x_of(s.x[i]), axis.y_of(s.y[i]));
+      if (std::isfinite(s.y[i])) pts.emplace_back(x_of(s.x[i]) + shift, axis.y_of(s.y[i]));
     std::string attrs = "stroke=\"" + st.colour + "\" stroke-width=\"1.8\"";
     if (!st.dash.empty()) attrs += " stroke-dasharray=\"" + st.dash + "\"";
     doc.polyline(pts, attrs);
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
-      if (std::isfinite(s.y[i])) draw_marker(doc, x_of(s.x[i]), axis.y_of(s.y[i]), st.marker, st.colour, point_tooltip(p, s, i));
+      if (std::isfinite(s.y[i])) draw_marker(doc, x_of(s.x[i]) + shift, axis.y_of(s.y[i]), st.marker, st.colour, point_tooltip(p, s, i));
   }
 }
 

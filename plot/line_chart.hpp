@@ -26,6 +26,7 @@ struct LineChart {
   int columns = 3;                   // panels per row
   std::vector<double> x_ticks;       // empty: nice ticks
   bool x_descending = false;         // larger x on the left (e.g. experts kept, falling)
+  double dodge = 0;                  // pixels between series at the same x, so equal points stay visible
   std::vector<std::string> footnotes;
 };
 

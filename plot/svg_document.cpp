@@ -134,6 +134,13 @@ std::string format_value(double v, int digits) {
   return s;
 }
 
+std::string format_fixed(double v, int decimals) {
+  if (!std::isfinite(v)) return format_value(v);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", std::clamp(decimals, 0, 9), v);
+  return buf;
+}
+
 void SvgDocument::include(const Box& b) {
   if (empty_) {
     bounds_ = b;

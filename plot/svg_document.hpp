@@ -46,6 +46,8 @@ std::string xml_escape(std::string_view text);
 std::string coord(double v);
 // A value for people: `digits` significant digits, exponent form only for very large or small.
 std::string format_value(double v, int digits = 3);
+// A value with a fixed number of decimals ("0.50"); non-finite values as format_value.
+std::string format_fixed(double v, int decimals);
 
 class SvgDocument {
  public:
