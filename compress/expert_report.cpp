@@ -135,10 +135,11 @@ HeatMap prune_map(const ExpertPlotInfo& info, const std::vector<LayerCells>& lay
   dropped.crossed = crosses;
   prot.outlined = true;
   map.legend.push_back(cell_entry("kept", kept, map.scale));
-  if (any_dropped) map.legend.push_back(cell_entry(std::string("dropped (grey") + (crosses ? ", crossed out" : "") + "; shade = score)", dropped, map.scale));
+  if (any_dropped)
+    map.legend.push_back(cell_entry(std::string("dropped (grey") + (crosses ? ", crossed out" : "") + (scored ? "; shade = score)" : ")"), dropped, map.scale));
   if (any_protected) map.legend.push_back(cell_entry("protected (never dropped)", prot, map.scale));
   if (scored && !info.criterion_meaning.empty()) map.footnotes.push_back("criterion " + info.criterion + ": " + info.criterion_meaning);
-  map.footnotes.push_back("Hover a cell for its exact score and new index.");
+  map.footnotes.push_back(scored ? "Hover a cell for its exact score and new index." : "Hover a cell for its new index.");
   return map;
 }
 
@@ -183,6 +184,28 @@ const GroupSizeClass& size_class(size_t n) {
   return kGroupSizes[0];
 }
 
+void add_merge_legend(HeatMap& map, bool numbered, const std::vector<bool>& sizes_seen, bool any_alone, size_t most_groups) {
+  HeatCell sample;
+  sample.value = map.scale ? std::optional<double>(map.scale->hi * 0.75) : std::nullopt;
+  if (numbered) {
+    HeatCell merged = sample;
+    merged.band = category_colour(1);
+    merged.label = sample.label = "3";
+    map.legend.push_back(cell_entry("number and band: the merged expert it joins", merged, map.scale));
+    if (most_groups > static_cast<size_t>(kCategories)) map.footnotes.push_back("Band colours repeat every " + std::to_string(kCategories) + " merged experts.");
+  } else {
+    for (size_t k = 0; k < std::size(kGroupSizes); ++k) {
+      if (!sizes_seen[k]) continue;
+      HeatCell merged = sample;
+      merged.band = kGroupSizes[k].colour;
+      map.legend.push_back(cell_entry(std::string(map.legend.empty() ? "band: merged, " : "") + kGroupSizes[k].label, merged, map.scale));
+    }
+  }
+  if (any_alone) map.legend.push_back(cell_entry("no band: kept alone (a group of one)", sample, map.scale));
+  map.footnotes.push_back(numbered ? "Hover a cell for its group and usage."
+                                   : "Hover a cell for the merged expert it joins, the other members and its usage.");
+}
+
 HeatMap merge_map(const ExpertPlotInfo& info, const std::vector<LayerCells>& layers) {
   HeatMap map;
   map.title = info.verb + " " + info.model + ": " + info.method + ", " + budget_text(layers, true);
@@ -223,25 +246,7 @@ HeatMap merge_map(const ExpertPlotInfo& info, const std::vector<LayerCells>& lay
     }
   }
   map.panels.push_back(std::move(panel));
-  HeatCell sample;
-  sample.value = map.scale ? std::optional<double>(map.scale->hi * 0.75) : std::nullopt;
-  if (numbered) {
-    HeatCell merged = sample;
-    merged.band = category_colour(1);
-    merged.label = sample.label = "3";
-    map.legend.push_back(cell_entry("number and band: the merged expert it joins", merged, map.scale));
-    if (most_groups > static_cast<size_t>(kCategories)) map.footnotes.push_back("Band colours repeat every " + std::to_string(kCategories) + " merged experts.");
-  } else {
-    for (size_t k = 0; k < std::size(kGroupSizes); ++k) {
-      if (!sizes_seen[k]) continue;
-      HeatCell merged = sample;
-      merged.band = kGroupSizes[k].colour;
-      map.legend.push_back(cell_entry(std::string(map.legend.empty() ? "band: merged, " : "") + kGroupSizes[k].label, merged, map.scale));
-    }
-  }
-  if (any_alone) map.legend.push_back(cell_entry("no band: kept alone (a group of one)", sample, map.scale));
-  map.footnotes.push_back(numbered ? "Hover a cell for its group and usage."
-                                   : "Hover a cell for the merged expert it joins, the other members and its usage.");
+  add_merge_legend(map, numbered, sizes_seen, any_alone, most_groups);
   return map;
 }
 
