@@ -1,4 +1,5 @@
 // moeforge eval MODEL (--data FILE... | --bytes FILE...): NLL, perplexity, bits per token/byte.
+#include "cli/checkpoint_source.hpp"
 #include "cli/data_options.hpp"
 #include "cli/verb.hpp"
 #include "engine/evaluation.hpp"
@@ -15,7 +16,8 @@ Verb eval_verb() {
                         threads_param()},
                        output_params()));
   v.run = [](const ParamValues& p, const RunContext&) {
-    Checkpoint ckpt(p.str("model"));
+    auto owned = open_checkpoint(RunContext{}, p.str("model"));
+    const Checkpoint& ckpt = *owned;
     Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     auto results = evaluate(engine, data);
