@@ -15,7 +15,9 @@ int RunResult::err_lines() const { return static_cast<int>(std::count(err.begin(
 
 std::string source_dir() { return MOEFORGE_SOURCE_DIR; }
 
-RunResult run_moeforge(const std::vector<std::string>& args) {
+RunResult run_moeforge(const std::vector<std::string>& args) { return run_program(MOEFORGE_BINARY, args); }
+
+RunResult run_program(const std::string& program, const std::vector<std::string>& args) {
   ScratchDir io("io");
   std::string out_path = (io / "out").string(), err_path = (io / "err").string();
   pid_t pid = fork();
@@ -25,12 +27,12 @@ RunResult run_moeforge(const std::vector<std::string>& args) {
     dup2(o, 1);
     dup2(e, 2);
     std::vector<char*> argv;
-    std::string bin = MOEFORGE_BINARY;
+    std::string bin = program;
     argv.push_back(bin.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
+    execvp(bin.c_str(), argv.data());
     _exit(127);
   }
   int status = 0;

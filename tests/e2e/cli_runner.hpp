@@ -12,6 +12,8 @@ struct RunResult {
 };
 
 RunResult run_moeforge(const std::vector<std::string>& args);
+// Any program (found on PATH when `program` has no slash).
+RunResult run_program(const std::string& program, const std::vector<std::string>& args);
 std::string source_dir();
 
 }  // namespace moeforge::test
