@@ -1,5 +1,7 @@
 #include "model/gguf_checkpoint.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <regex>
@@ -91,11 +93,21 @@ struct Meta {
     return v->get<int64_t>();
   }
   int64_t integer_or(const std::string& key, int64_t fallback) const { return has(key) ? integer(key) : fallback; }
+  // A FLOAT32 as the config value it was written from: the shortest decimal that rounds to it
+  // (1e-05, not 9.999999747378752e-06), so the engine computes with the config's value.
   double number_or(const std::string& key, double fallback) const {
     const auto* v = g.find_value(key);
     if (v == nullptr) return fallback;
     if (!v->is_number()) throw FormatError(file + ": metadata key " + key + ": expected a number");
-    return v->get<double>();
+    if (g.metadata[key]["type"] != "FLOAT32") return v->get<double>();
+    auto f = v->get<float>();
+    for (int digits = 1; digits <= 9; ++digits) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.*g", digits, static_cast<double>(f));
+      double d = std::strtod(text, nullptr);
+      if (static_cast<float>(d) == f) return d;
+    }
+    return f;
   }
   std::string text(const std::string& key) const {
     const auto* v = g.find_value(key);
