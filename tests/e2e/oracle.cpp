@@ -73,3 +73,16 @@ double moeforge_nll(const std::string& model, const fs::path& windows_jsonl) {
 }
 
 }  // namespace moeforge::test
+
+namespace moeforge::test {
+
+std::vector<std::vector<int32_t>> llama_cpp_tokenize(const fs::path& gguf, const std::vector<std::string>& texts) {
+  ScratchDir scratch("oracle-tok");
+  write_bytes(scratch / "texts.json", nlohmann::json(texts).dump());
+  auto r = run_program("node", {(oracle_dir() / "tokenize.mjs").string(), fs::absolute(gguf).string(), (scratch / "texts.json").string()});
+  INFO("tokenize.mjs stderr: " << r.err);
+  REQUIRE(r.status == 0);
+  return nlohmann::json::parse(r.out).get<std::vector<std::vector<int32_t>>>();
+}
+
+}  // namespace moeforge::test

@@ -24,3 +24,8 @@ std::filesystem::path write_windows_jsonl(const Windows& windows, const std::fil
 double moeforge_nll(const std::string& model, const std::filesystem::path& windows_jsonl);
 
 }  // namespace moeforge::test
+
+namespace moeforge::test {
+// Token ids llama.cpp gives each text with the GGUF's vocabulary (no BOS/EOS, specials not parsed).
+std::vector<std::vector<int32_t>> llama_cpp_tokenize(const std::filesystem::path& gguf, const std::vector<std::string>& texts);
+}  // namespace moeforge::test

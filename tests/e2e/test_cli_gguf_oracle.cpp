@@ -142,3 +142,30 @@ TEST_CASE("gguf oracle: metadata types and tensor infos as an independent parser
   CHECK(tensors["blk.0.ffn_gate_inp.weight"]["type"] == "F32");
   CHECK(tensors["blk.2.attn_norm.weight"]["type"] == "F32");
 }
+
+TEST_CASE("gguf oracle: q4_0, q4_k, q5_k and q6_k run in llama.cpp (a 256-wide mixtral)") {
+  ScratchDir dir("gguf-kquants");
+  auto r = run_program(MOEFORGE_MAKE_MODEL, {"--family", "mixtral", "--hidden", "256", "--intermediate", "512", "--layers", "2", "--vocab", "256",
+                                             "--heads", "4", "--kv-heads", "2", "--experts", "4", "--top-k", "2", "--dtype", "f32", "--seed", "3",
+                                             (dir / "m").string()});
+  REQUIRE(r.status == 0);
+  Windows windows = byte_windows("de", 6, 48);
+  fs::path ids = write_windows_jsonl(windows, dir / "ids.jsonl");
+  std::vector<std::string> types = {"q4_0", "q4_k", "q5_k", "q6_k"};
+  std::vector<fs::path> files;
+  for (const auto& t : types) {
+    files.push_back(dir / (t + ".gguf"));
+    auto w = run_moeforge({"convert", (dir / "m").string(), files.back().string(), "--dtype", t, "--quiet"});
+    REQUIRE_MESSAGE(w.status == 0, w.err);
+  }
+  double original = moeforge_nll((dir / "m").string(), ids);
+  auto oracle = llama_cpp_nll(files, windows);
+  nlohmann::json observed;
+  for (size_t i = 0; i < types.size(); ++i) {
+    CAPTURE(types[i]);
+    double own = moeforge_nll(files[i].string(), ids);  // moeforge decoding the same blocks
+    observed[types[i]] = {{"llama.cpp", oracle[i]}, {"vs gguf", std::fabs(oracle[i] - own)}, {"vs original", std::fabs(oracle[i] - original)}};
+    CHECK(std::fabs(oracle[i] - own) <= 2e-2);
+  }
+  MESSAGE("K-quants, NLL agreement: " << observed.dump());
+}
