@@ -146,4 +146,9 @@ TEST_CASE("gguf verbs: dry run, --force and refusals") {
   r = run_moeforge({"convert", models("tiny-llama"), (dir / "f.gguf").string(), "--dtype", "f64"});
   CHECK(r.status == 2);
   CHECK_FALSE(fs::exists(dir / "f.gguf"));
+  // A recipe's output may be a .gguf file; its provenance is stored in the metadata.
+  r = run_moeforge({"run", source_dir() + "/recipes/examples/btx-compose.yaml", "--out", (dir / "recipe.gguf").string()});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  auto provenance = nlohmann::json::parse(read_gguf(dir / "recipe.gguf").find_value("moeforge.provenance")->get<std::string>());
+  CHECK(provenance.contains("recipe"));
 }
