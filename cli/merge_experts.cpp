@@ -8,6 +8,7 @@
 #include "cli/write_output.hpp"
 #include "compress/expert_merge.hpp"
 #include "core/error.hpp"
+#include "model/inspection.hpp"
 
 namespace moeforge {
 
@@ -47,6 +48,7 @@ Verb merge_experts_verb() {
     const Checkpoint& model = *owned;
     if (!model.has_config()) throw FormatError(model.label() + ": no config.json");
     ModelConfig config = resolve_config(model.config(), model.config_path().string());
+    require_consistent_structure(model, config);
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense model has no experts to merge");
     MergeSpec s;
     s.model = &model;
