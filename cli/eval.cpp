@@ -1,4 +1,5 @@
 // moeforge eval MODEL (--data FILE... | --bytes FILE...): NLL, perplexity, bits per token/byte.
+#include "cli/checkpoint_source.hpp"
 #include "cli/data_options.hpp"
 #include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
@@ -19,7 +20,8 @@ Verb eval_verb() {
                         threads_param()},
                        output_params()));
   v.run = [v](const ParamValues& p, const RunContext&) {
-    Checkpoint ckpt(p.str("model"));
+    auto owned = open_checkpoint(RunContext{}, p.str("model"));
+    const Checkpoint& ckpt = *owned;
     Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     auto results = evaluate(engine, data);

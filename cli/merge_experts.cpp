@@ -19,7 +19,7 @@ ParamTable merge_params() {
   using T = ParamType;
   return {
       {.name = "model", .type = T::kPath, .help = "MoE checkpoint", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "method", .type = T::kChoice, .default_value = "sub-moe", .help = "grouping and merging method",
        .choices = {"sub-moe", "msmoe", "hcsmoe", "average"}},
       {.name = "groups", .type = T::kInt, .help = "merged experts per layer", .min = 1.0},

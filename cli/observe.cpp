@@ -1,5 +1,6 @@
 // moeforge observe MODEL --data FILE... --out STATS: calibration statistics for pruning,
 // merging and router initialisation.
+#include "cli/checkpoint_source.hpp"
 #include "cli/data_options.hpp"
 #include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
@@ -23,9 +24,10 @@ Verb observe_verb() {
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
                         threads_param()},
                        output_params()));
-  v.run = [v](const ParamValues& p, const RunContext&) {
+  v.run = [v](const ParamValues& p, const RunContext& ctx) {
     std::filesystem::path out = output_path(p.str("out"));
-    Checkpoint ckpt(p.str("model"));
+    auto owned = open_checkpoint(ctx, p.str("model"));
+    const Checkpoint& ckpt = *owned;
     Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     CalibrationStats stats = observe(engine, data, p.flag("all-experts"));

@@ -17,7 +17,7 @@ ParamTable prune_params() {
   using T = ParamType;
   return {
       {.name = "model", .type = T::kPath, .help = "MoE checkpoint", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "ratio", .type = T::kFloat, .help = "fraction of each layer's experts to drop (rounded down), in (0, 1)",
        .min = 0.0, .max = 1.0, .min_exclusive = true, .max_exclusive = true},
       {.name = "keep", .type = T::kInt, .help = "experts to keep per layer", .min = 1.0},

