@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.hpp"
+
 namespace moeforge {
 
 // Length of the UTF-8 sequence a byte starts; 1 for continuation or invalid bytes, so any byte
@@ -20,7 +22,6 @@ inline size_t utf8_char_len(std::string_view text, size_t pos) {
   size_t n = utf8_len(static_cast<unsigned char>(text[pos]));
   return n <= text.size() - pos ? n : text.size() - pos;
 }
-void append_utf8(std::string& out, uint32_t code_point);
 bool is_valid_utf8(std::string_view text);
 
 // GPT-2 byte-level alphabet.
