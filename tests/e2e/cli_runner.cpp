@@ -16,6 +16,12 @@ int RunResult::err_lines() const { return static_cast<int>(std::count(err.begin(
 std::string source_dir() { return MOEFORGE_SOURCE_DIR; }
 
 RunResult run_moeforge(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {MOEFORGE_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv);
+}
+
+RunResult run_program(const std::vector<std::string>& args) {
   ScratchDir io("io");
   std::string out_path = (io / "out").string(), err_path = (io / "err").string();
   pid_t pid = fork();
@@ -25,12 +31,10 @@ RunResult run_moeforge(const std::vector<std::string>& args) {
     dup2(o, 1);
     dup2(e, 2);
     std::vector<char*> argv;
-    std::string bin = MOEFORGE_BINARY;
-    argv.push_back(bin.data());
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
+    execvp(copy[0].c_str(), argv.data());
     _exit(127);
   }
   int status = 0;

@@ -12,6 +12,8 @@ struct RunResult {
 };
 
 RunResult run_moeforge(const std::vector<std::string>& args);
+// Any program (found on PATH when `argv[0]` has no slash), e.g. mpirun.
+RunResult run_program(const std::vector<std::string>& argv);
 std::string source_dir();
 
 }  // namespace moeforge::test
