@@ -39,7 +39,7 @@ std::optional<CalibrationStats> load_calibration(const ParamValues& p, const Che
     return s;
   }
   if (!has_data(p)) return std::nullopt;
-  Engine engine(model, {.threads = static_cast<int>(p.integer("threads"))});
+  Engine engine(model, {.threads = p.count("threads")});
   return observe(engine, load_dataset(p, config.vocab, model.path()),
                  ObserveOptions{.all_outputs = all_outputs, .data_options = window_options_record(p)});
 }

@@ -51,7 +51,7 @@ Verb compose_verb() {
     s.weights = p.numbers("weights");
     if (s.shared != SharedWeights::kWeighted && !s.weights.empty()) throw UsageError("--weights needs --shared weighted");
     s.output_arch = p.str("output-arch");
-    s.experts_per_token = static_cast<int>(p.integer("experts-per-token"));
+    s.experts_per_token = p.count("experts-per-token");
     s.pad_experts = p.flag("pad-experts");
     s.renormalize = p.str("norm-topk-prob") == "true";
     s.dtype = requested_dtype(p);

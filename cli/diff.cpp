@@ -19,7 +19,7 @@ Verb diff_verb() {
   }, output_params());
   v.run = [](const ParamValues& p, const RunContext&) {
     Checkpoint a(p.str("a")), b(p.str("b"));
-    auto report = diff_checkpoints(a, b, {p.number("atol"), static_cast<int>(p.integer("threads"))});
+    auto report = diff_checkpoints(a, b, {p.number("atol"), p.count("threads")});
     emit(p, report, [&] { print_diff(report, static_cast<size_t>(p.integer("max-rows"))); });
     return report["equal"].get<bool>() ? 0 : static_cast<int>(ExitCode::kDifferent);
   };

@@ -16,7 +16,7 @@ Verb eval_verb() {
                        output_params()));
   v.run = [](const ParamValues& p, const RunContext&) {
     Checkpoint ckpt(p.str("model"));
-    Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
+    Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     auto results = evaluate(engine, data);
     auto report = eval_report(results);

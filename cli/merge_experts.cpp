@@ -8,6 +8,7 @@
 #include "cli/write_output.hpp"
 #include "compress/expert_merge.hpp"
 #include "core/error.hpp"
+#include "model/inspection.hpp"
 
 namespace moeforge {
 
@@ -47,19 +48,20 @@ Verb merge_experts_verb() {
     const Checkpoint& model = *owned;
     if (!model.has_config()) throw FormatError(model.label() + ": no config.json");
     ModelConfig config = resolve_config(model.config(), model.config_path().string());
+    require_consistent_structure(model, config);
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense model has no experts to merge");
     MergeSpec s;
     s.model = &model;
     s.config = &config;
     s.method = parse_merge_method(p.str("method"));
     if (p.has("groups") && p.has("ratio")) throw UsageError("give either --groups or --ratio");
-    if (p.has("groups")) s.groups = static_cast<int>(p.integer("groups"));
+    if (p.has("groups")) s.groups = p.count("groups");
     if (p.has("ratio")) s.groups = std::max(1, config.n_experts - static_cast<int>(std::floor(config.n_experts * p.number("ratio"))));
     if (p.has("groups-file")) s.fixed = read_groups_file(p.str("groups-file"), config);
     if (s.groups == 0 && s.fixed.empty()) throw UsageError("say how many experts to keep: --groups N, --ratio R or --groups-file");
     if (p.has("rank") && p.has("energy")) throw UsageError("give either --rank or --energy");
     if ((p.has("rank") || p.has("energy")) && s.method != MergeMethod::kSubMoe) throw UsageError("--rank and --energy apply to --method sub-moe");
-    if (p.has("rank")) s.rank.rank = static_cast<int>(p.integer("rank"));
+    if (p.has("rank")) s.rank.rank = p.count("rank");
     if (p.has("energy")) s.rank.energy = p.number("energy");
     s.uniform_weights = p.flag("uniform-weights");
     s.permute = !p.flag("no-permute");

@@ -29,7 +29,7 @@ Verb observe_verb() {
     ObserveOptions o{.all_outputs = p.flag("all-experts"), .shard = p.has("shard") ? parse_shard(p.str("shard")) : Shard{},
                      .data_options = window_options_record(p)};
     Checkpoint ckpt(p.str("model"));
-    Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
+    Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     CalibrationStats stats = observe(engine, data, o);
     if (processes().is_root()) {  // in an MPI job every rank holds the result; rank 0 writes it

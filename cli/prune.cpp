@@ -6,6 +6,7 @@
 #include "cli/write_output.hpp"
 #include "compress/prune.hpp"
 #include "core/error.hpp"
+#include "model/inspection.hpp"
 
 namespace moeforge {
 
@@ -44,10 +45,11 @@ Verb prune_verb() {
     const Checkpoint& model = *owned;
     if (!model.has_config()) throw FormatError(model.label() + ": no config.json");
     ModelConfig config = resolve_config(model.config(), model.config_path().string());
+    require_consistent_structure(model, config);
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense " + std::string(config.family->model_type) + " model has no experts to prune");
     SelectionOptions o;
     if (p.has("ratio")) o.ratio = p.number("ratio");
-    if (p.has("keep")) o.keep = static_cast<int>(p.integer("keep"));
+    if (p.has("keep")) o.keep = p.count("keep");
     if (o.ratio && o.keep) throw UsageError("give either --ratio or --keep");
     o.global = p.flag("global");
     o.protect_super_experts = p.flag("protect-super-experts");

@@ -52,7 +52,7 @@ int write_planned_output(Plan plan, const ParamValues& p, const RunContext& ctx)
   }
   WriteOptions o;
   o.max_shard_size = p.size("max-shard-size");
-  o.threads = static_cast<int>(p.integer("threads"));
+  o.threads = p.count("threads");
   o.force = p.flag("force");
   std::filesystem::path out_path = output_path(p.str("output"));
   std::string out = out_path.string();

@@ -93,6 +93,8 @@ json convert(const ParamSpec& p, const json& v, const std::string& context) {
       if (!v.is_string()) bad(context, p.name, "must be a string, found " + v.dump());
       return v;
     case ParamType::kChoice: {
+      // A YAML true/false for a true|false choice (recipes write `normalize: false`).
+      if (v.is_boolean() && std::find(p.choices.begin(), p.choices.end(), v.dump()) != p.choices.end()) return v.dump();
       if (!v.is_string()) bad(context, p.name, "must be one of " + join(p.choices, ", ") + ", found " + v.dump());
       for (const auto& c : p.choices)
         if (c == v.get<std::string>()) return v;
@@ -192,6 +194,11 @@ ParamValues validate_params(const ParamTable& table, const json& given, const st
 
 std::string ParamValues::str(const std::string& n) const { return has(n) ? values_[n].get<std::string>() : std::string(); }
 int64_t ParamValues::integer(const std::string& n) const { return values_.at(n).get<int64_t>(); }
+int ParamValues::count(const std::string& n) const {
+  int64_t v = integer(n);
+  if (v > INT32_MAX || v < INT32_MIN) throw UsageError("--" + n + ": " + std::to_string(v) + " is out of range (at most " + std::to_string(INT32_MAX) + ")");
+  return static_cast<int>(v);
+}
 double ParamValues::number(const std::string& n) const { return values_.at(n).get<double>(); }
 bool ParamValues::flag(const std::string& n) const { return has(n) && values_[n].get<bool>(); }
 uint64_t ParamValues::size(const std::string& n) const { return values_.at(n).get<uint64_t>(); }

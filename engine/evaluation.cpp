@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/error.hpp"
 #include "engine/distributed.hpp"
 
 namespace moeforge {
@@ -80,6 +81,10 @@ std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
       r->window_nll.push_back(predictions ? nll[w] / static_cast<double>(predictions) : 0.0);
     }
   }
+  for (const auto& r : out)
+    if (r.predictions == 0)
+      throw UsageError(r.file + ": no token is predicted (every window has fewer than 2 tokens); nothing to evaluate. "
+                       "hint: a longer file, or a larger --seq-len");
   return out;
 }
 

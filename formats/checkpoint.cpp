@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/file_io.hpp"
 #include "core/strings.hpp"
+#include "formats/gguf.hpp"
 
 namespace moeforge {
 namespace fs = std::filesystem;
@@ -38,6 +39,9 @@ Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
   std::error_code ec;
   if (!fs::exists(path_, ec)) throw IoError(path_.string() + ": no such file or directory");
   if (fs::is_regular_file(path_)) {
+    if (looks_like_gguf(path_))
+      throw UnsupportedError(path_.string() + ": is a GGUF file; this command reads Hugging Face safetensors checkpoints "
+                             "(hint: `moeforge inspect` shows a GGUF's contents)");
     add_shard(path_);
     fs::path cfg = path_.parent_path() / "config.json";
     // A lone file only borrows its folder's config when it is that folder's model.safetensors.

@@ -1,11 +1,11 @@
 #include "formats/gguf.hpp"
 
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <set>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "formats/mapped_file.hpp"
 
 namespace moeforge {
@@ -118,6 +118,12 @@ ojson read_value(Cursor& c, uint32_t type, int depth) {
   }
 }
 
+std::string shape_text(const std::vector<uint64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "] (ggml order)";
+}
+
 GgufTensor read_tensor_info(Cursor& c, const std::string& label) {
   GgufTensor t;
   t.name = c.read_string("tensor name");
@@ -142,7 +148,12 @@ GgufTensor read_tensor_info(Cursor& c, const std::string& label) {
   if (!t.ne.empty() && t.ne[0] % g->block != 0)
     throw FormatError(where(label, t.name) + "first dimension " + std::to_string(t.ne[0]) + " is not a multiple of the " +
                       g->name + " block size " + std::to_string(g->block));
-  t.nbytes = numel / g->block * g->bytes;
+  // As llama.cpp's gguf reader: the byte size must fit in 63 bits (a [2^31, 2^31] F64 tensor
+  // would wrap to 0 bytes).
+  uint64_t blocks = numel / g->block;
+  if (g->bytes != 0 && blocks > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / g->bytes)
+    throw FormatError(where(label, t.name) + "shape " + shape_text(t.ne) + " of " + g->name + " needs more than 2^63 bytes; hint: corrupt header");
+  t.nbytes = blocks * g->bytes;
   return t;
 }
 
@@ -216,9 +227,11 @@ GgufFile read_gguf(const std::filesystem::path& path) {
 }
 
 bool looks_like_gguf(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+  try {
+    return read_file_prefix(path, 4) == "GGUF";
+  } catch (const Error&) {
+    return false;  // not a readable regular file: whoever opens it says why
+  }
 }
 
 }  // namespace moeforge

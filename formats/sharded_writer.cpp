@@ -2,7 +2,6 @@
 #include "formats/sharded_writer.hpp"
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,12 +53,7 @@ void check_plan(const Plan& plan) {
 }
 
 void check_free_space(const fs::path& out, uint64_t needed) {
-  fs::path probe = out;
-  while (!probe.empty() && !fs::exists(probe)) probe = probe.parent_path();
-  if (probe.empty()) probe = ".";
-  struct statvfs st {};
-  if (::statvfs(probe.c_str(), &st) != 0) return;
-  uint64_t available = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  uint64_t available = free_bytes_at(out);
   if (needed > available)
     throw IoError(out.string() + ": output needs " + format_bytes(needed) + " but only " + format_bytes(available) +
                   " are free; hint: free space or write elsewhere");
