@@ -16,7 +16,7 @@ Verb compose_verb() {
   v.name = "compose";
   v.description = "compose dense experts into an MoE (BTX): FFNs become experts, other weights are averaged, routers initialised";
   v.params = with(with(with({
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "expert", .type = T::kPathList, .help = "a dense expert model (repeat; order = expert index)", .required = true},
       {.name = "shared", .type = T::kChoice, .default_value = "uniform", .help = "non-FFN weights: uniform mean (BTX), weighted mean (--weights), or copied from --base",
        .choices = {"uniform", "weighted", "base"}},

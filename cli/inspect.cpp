@@ -1,5 +1,6 @@
 // moeforge inspect PATH: what a checkpoint or GGUF file holds.
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "formats/checkpoint.hpp"
 #include "formats/gguf.hpp"
 #include "model/inspection.hpp"

@@ -4,6 +4,7 @@
 
 #include "cli/calibration_options.hpp"
 #include "cli/checkpoint_source.hpp"
+#include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "compress/expert_merge.hpp"
@@ -18,7 +19,7 @@ ParamTable merge_params() {
   using T = ParamType;
   return {
       {.name = "model", .type = T::kPath, .help = "MoE checkpoint", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "method", .type = T::kChoice, .default_value = "sub-moe", .help = "grouping and merging method",
        .choices = {"sub-moe", "msmoe", "hcsmoe", "average"}},
       {.name = "groups", .type = T::kInt, .help = "merged experts per layer", .min = 1.0},
@@ -80,7 +81,12 @@ Verb merge_experts_verb() {
       j["groups"] = r.groups;
       r.plan.extra_files[output_path(p.str("report"))] = j.dump(2) + "\n";
     }
-    if (p.has("plot")) r.plan.extra_files[output_path(p.str("plot"))] = expert_heat_map_svg("merge-experts " + model.label() + " (" + p.str("method") + ")", r.cells, true);
+    if (p.has("plot")) {
+      std::string method = p.str("method") + (p.has("groups-file") ? ", groups from a file" : "");
+      r.plan.extra_files[output_path(p.str("plot"))] =
+          expert_heat_map_svg({.verb = "merge-experts", .model = plot_model_name(model.label()), .method = method, .merging = true, .metadata = plot_metadata(v, p)},
+                              r.cells);
+    }
     r.plan.provenance = provenance(v, p);
     return write_output(r.plan, p, ctx);
   };

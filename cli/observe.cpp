@@ -1,7 +1,10 @@
 // moeforge observe MODEL --data FILE... --out STATS: calibration statistics for pruning,
 // merging and router initialisation.
+#include "cli/checkpoint_source.hpp"
 #include "cli/data_options.hpp"
+#include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "core/error.hpp"
 #include "engine/calibration_stats.hpp"
 #include "engine/distributed.hpp"
@@ -21,14 +24,16 @@ Verb observe_verb() {
                         {.name = "shard", .type = T::kString,
                          .help = "observe only shard K of N of the data windows (K/N, e.g. 3/8: consecutive windows balanced by tokens); "
                                  "combine the shards with `moeforge stats merge`"},
+                        {.name = "plot", .type = T::kPath, .help = "also write an SVG heat map of expert usage per data file", .affects_output = false, .role = PathRole::kOutputFile},
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
                         threads_param()},
                        output_params()));
-  v.run = [](const ParamValues& p, const RunContext&) {
+  v.run = [v](const ParamValues& p, const RunContext& ctx) {
     std::filesystem::path out = output_path(p.str("out"));
     ObserveOptions o{.all_outputs = p.flag("all-experts"), .shard = p.has("shard") ? parse_shard(p.str("shard")) : Shard{},
                      .data_options = window_options_record(p)};
-    Checkpoint ckpt(p.str("model"));
+    auto owned = open_checkpoint(ctx, p.str("model"));
+    const Checkpoint& ckpt = *owned;
     Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     CalibrationStats stats = observe(engine, data, o);
@@ -36,6 +41,7 @@ Verb observe_verb() {
       OutputTransaction tx(p.flag("force"));
       write_stats(stats, tx, out);
       tx.commit();
+      if (p.has("plot")) write_file_output(p, "plot", observe_plot(v, p, stats));
     }
     auto d = describe_stats(stats, out.string());
     emit(p, d, [&] { print_stats(d); });

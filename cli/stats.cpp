@@ -1,6 +1,7 @@
 // moeforge stats merge S1 S2 ... --out S: combine statistics files — the shards of one
 // calibration (observe --shard K/N, on any number of machines) or calibrations of other data.
 #include "cli/calibration_options.hpp"
+#include "cli/report_printers.hpp"
 #include "cli/verb.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"

@@ -18,7 +18,7 @@ Verb upcycle_verb() {
   v.description = "sparse upcycling: copy (or split) a dense model's FFNs into MoE experts";
   v.params = with(with(with({
       {.name = "model", .type = T::kPath, .help = "dense model", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "experts", .type = T::kInt, .default_value = "8", .help = "copies of each FFN", .min = 1.0},
       {.name = "granularity", .type = T::kInt, .default_value = "1", .help = "split each copy into this many experts by neurons", .min = 1.0},
       {.name = "experts-per-token", .type = T::kInt, .default_value = "2", .help = "copies each token is routed to (× granularity experts)", .min = 1.0},

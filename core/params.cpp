@@ -222,9 +222,13 @@ json ParamValues::output_relevant(const ParamTable& table) const {
 ParamTable writer_params() {
   using T = ParamType;
   return {
-      {.name = "dtype", .type = T::kChoice, .help = "output dtype (default: keep each input tensor's)",
-       .choices = {"bf16", "f16", "f32", "f64"}},
-      {.name = "max-shard-size", .type = T::kSize, .default_value = "5GB", .help = "largest shard, e.g. 500MB, 5GB, 2GiB"},
+      {.name = "dtype", .type = T::kChoice,
+       .help = "output dtype (default: keep each input tensor's); q8_0, q4_0, q4_k, q5_k, q6_k for GGUF only",
+       .choices = {"bf16", "f16", "f32", "f64", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}},
+      {.name = "format", .type = T::kChoice, .help = "output format (default: gguf when the output ends in .gguf, else safetensors)",
+       .choices = {"safetensors", "gguf"}},
+      {.name = "max-shard-size", .type = T::kSize,
+       .help = "largest shard, e.g. 500MB, 5GB, 2GiB (default: 5GB for safetensors; a GGUF is split into llama.cpp split files only when given)"},
       threads_param(),
       {.name = "dry-run", .type = T::kFlag, .help = "print the plan and write nothing", .affects_output = false},
       {.name = "force", .type = T::kFlag, .help = "replace an existing output directory", .affects_output = false},

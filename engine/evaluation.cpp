@@ -100,14 +100,4 @@ nlohmann::ordered_json eval_report(const std::vector<EvalResult>& results) {
   return {{"files", files}};
 }
 
-void print_eval(const nlohmann::ordered_json& report) {
-  std::printf("%-48s %8s %10s %10s %12s %10s\n", "file", "windows", "mean NLL", "perplexity", "bits/token", "bits/byte");
-  for (const auto& f : report["files"]) {
-    std::string bpb = f["bits_per_byte"].is_null() ? "-" : std::to_string(f["bits_per_byte"].get<double>());
-    std::printf("%-48s %8lld %10.5f %10.4f %12.6f %10s\n", f["file"].get<std::string>().c_str(),
-                static_cast<long long>(f["windows"].get<int64_t>()), f["mean_nll"].get<double>(), f["perplexity"].get<double>(),
-                f["bits_per_token"].get<double>(), bpb.c_str());
-  }
-}
-
 }  // namespace moeforge

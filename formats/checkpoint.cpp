@@ -84,6 +84,12 @@ Checkpoint::Checkpoint(const fs::path& label, nlohmann::json config, std::vector
   std::sort(ordered_.begin(), ordered_.end(), [](const TensorInfo* a, const TensorInfo* b) { return natural_less(a->name, b->name); });
 }
 
+Checkpoint::Checkpoint(const fs::path& gguf, nlohmann::json config, std::vector<TensorInfo> tensors, std::shared_ptr<const void> storage)
+    : Checkpoint(gguf, std::move(config), std::move(tensors)) {
+  layout_ = Layout::kGguf;
+  storage_ = std::move(storage);
+}
+
 void Checkpoint::add_shard(const fs::path& file) {
   shards_.push_back(std::make_unique<SafetensorsFile>(file));
   for (const auto& t : shards_.back()->tensors()) {
@@ -136,11 +142,13 @@ std::string Checkpoint::layout_name() const {
     case Layout::kSingleFile: return "single file";
     case Layout::kIndexedShards: return std::to_string(shards_.size()) + " shards with index";
     case Layout::kUnindexedShards: return std::to_string(shards_.size()) + " shards without index";
+    case Layout::kGguf: return "GGUF file";
   }
   return "";
 }
 
 fs::path Checkpoint::config_path() const {
+  if (layout_ == Layout::kGguf) return path_.string() + " (metadata)";
   return fs::is_directory(path_) ? path_ / "config.json" : path_.parent_path() / "config.json";
 }
 
@@ -161,6 +169,8 @@ std::span<const std::byte> Checkpoint::data(const TensorInfo& t) const {
 }
 
 uint64_t Checkpoint::bytes_on_disk() const {
+  std::error_code ec;
+  if (layout_ == Layout::kGguf) return fs::file_size(path_, ec);
   uint64_t total = 0;
   for (const auto& s : shards_) total += s->file_size();
   return total;

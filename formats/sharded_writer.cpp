@@ -85,7 +85,6 @@ std::vector<Job> make_jobs(const Plan& plan, const std::vector<ShardLayout>& sha
 
 }  // namespace
 
-
 std::vector<ShardLayout> layout_shards(const Plan& plan, uint64_t max_shard_size) {
   std::vector<size_t> order(plan.tensors.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -159,22 +158,6 @@ json describe_plan(const Plan& plan, const WriteOptions& options) {
              return a;
            }()},
           {"notes", plan.notes}};
-}
-
-void print_plan(const json& d) {
-  std::printf("plan: %zu tensors, %s in %zu shard(s), buffers up to ~%s\n", d["tensors"].size(),
-              format_bytes(d["output_bytes"].get<uint64_t>()).c_str(), d["shards"].size(),
-              format_bytes(d["peak_buffer_bytes_estimate"].get<uint64_t>()).c_str());
-  for (const auto& t : d["tensors"]) {
-    std::string shape = shape_string(t["shape"].get<Shape>());
-    std::printf("  %-60s %-5s %-16s %10s  %s\n", t["name"].get<std::string>().c_str(), t["dtype"].get<std::string>().c_str(),
-                shape.c_str(), format_bytes(t["bytes"].get<uint64_t>()).c_str(), t["source"].get<std::string>().c_str());
-  }
-  for (const auto& s : d["shards"])
-    std::printf("shard %s: %zu tensors, %s\n", s["file"].get<std::string>().c_str(), s["tensors"].get<size_t>(),
-                format_bytes(s["bytes"].get<uint64_t>()).c_str());
-  for (const auto& f : d["side_files"]) std::printf("copy %s\n", f.get<std::string>().c_str());
-  for (const auto& n : d["notes"]) std::printf("note: %s\n", n.get<std::string>().c_str());
 }
 
 WriteReport write_checkpoint(const Plan& plan, const fs::path& out, const WriteOptions& options) {

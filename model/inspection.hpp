@@ -20,7 +20,6 @@ struct InspectOptions {
 
 nlohmann::ordered_json inspect_checkpoint(const Checkpoint& ckpt, const InspectOptions& options);
 nlohmann::ordered_json inspect_gguf(const GgufFile& gguf, const std::string& path, const InspectOptions& options);
-void print_inspection(const nlohmann::ordered_json& report);
 
 // The shape the family's table implies for a tensor, or empty when it has no fixed rule.
 Shape expected_shape(const ExpectedTensor& t, const ModelConfig& c);

@@ -145,7 +145,8 @@ void check_recipe_outputs(const Recipe& r, const std::vector<PreparedStep>& step
     for (const auto& f : step.files) all.files.push_back(f);
     produced.insert(s.output);
   }
-  all.directories.push_back(output_path(steps.back().output));
+  // The final output: a checkpoint directory, or a single .gguf file (then already among the files).
+  if (!writes_single_file(ParamValues(steps.back().options), steps.back().output)) all.directories.push_back(output_path(steps.back().output));
   check_outputs(all, force);
   check_outputs({all.inputs, {work}, {}}, false);  // a work folder left by a run with keep_intermediate is refused too
 }

@@ -22,21 +22,16 @@ std::string source_dir() { return MOEFORGE_SOURCE_DIR; }
 
 namespace {
 
-// argv[0] is looked up on PATH when it has no slash (execvp).
-[[noreturn]] void exec_program(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+[[noreturn]] void exec_program(const std::string& program, const std::vector<std::string>& args, const std::vector<std::string>& env) {
   for (const auto& e : env) putenv(strdup(e.c_str()));
   std::vector<char*> argv;
+  std::string bin = program;
+  argv.push_back(bin.data());
   std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
-  execvp(copy[0].c_str(), argv.data());
+  execvp(bin.c_str(), argv.data());
   _exit(127);
-}
-
-std::vector<std::string> moeforge_argv(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {MOEFORGE_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return argv;
 }
 
 }  // namespace
@@ -47,16 +42,17 @@ int spawn_moeforge(const std::vector<std::string>& args, const std::vector<std::
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     dup2(devnull, 2);
-    exec_program(moeforge_argv(args), env);
+    exec_program(MOEFORGE_BINARY, args, env);
   }
   return pid;
 }
 
 RunResult run_moeforge(const std::vector<std::string>& args, int timeout_seconds, const std::vector<std::string>& env) {
-  return run_program(moeforge_argv(args), timeout_seconds, env);
+  return run_program(MOEFORGE_BINARY, args, timeout_seconds, env);
 }
 
-RunResult run_program(const std::vector<std::string>& argv, int timeout_seconds, const std::vector<std::string>& env) {
+RunResult run_program(const std::string& program, const std::vector<std::string>& args, int timeout_seconds,
+                      const std::vector<std::string>& env) {
   ScratchDir io("io");
   std::string out_path = (io / "out").string(), err_path = (io / "err").string();
   pid_t pid = fork();
@@ -65,7 +61,7 @@ RunResult run_program(const std::vector<std::string>& argv, int timeout_seconds,
     int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1);
     dup2(e, 2);
-    exec_program(argv, env);
+    exec_program(program, args, env);
   }
   int status = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);

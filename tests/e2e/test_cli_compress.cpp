@@ -107,6 +107,28 @@ TEST_CASE("prune refuses bad requests before writing") {
 }
 
 
+TEST_CASE("pruning DeepSeek-V3 to one expert per group lifts the group limit") {
+  ScratchDir dir("prune-deepseek-groups");
+  // tiny-deepseek-v3: 8 experts in n_group 4 groups of 2, topk_group 2; layer 0 is dense.
+  write_bytes(dir / "one-per-group.json", R"({"1": [0, 2, 4, 6], "2": [1, 3, 5, 7]})");
+  std::string out = (dir / "o").string();
+  auto r = run_moeforge({"prune", models("tiny-deepseek-v3"), out, "--keep-list", (dir / "one-per-group.json").string()});
+  CAPTURE(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find("group-limited routing removed (n_group 4 -> 1, topk_group 2 -> 1)") != std::string::npos);
+  auto config = nlohmann::json::parse(read_text(dir / "o/config.json"));
+  CHECK(config["n_routed_experts"] == 4);
+  CHECK(config["n_group"] == 1);
+  CHECK(config["topk_group"] == 1);
+  // Keeping whole groups keeps the limit.
+  write_bytes(dir / "whole-groups.json", R"({"1": [0, 1, 4, 5], "2": [2, 3, 6, 7]})");
+  r = run_moeforge({"prune", models("tiny-deepseek-v3"), (dir / "w").string(), "--keep-list", (dir / "whole-groups.json").string()});
+  REQUIRE(r.status == 0);
+  config = nlohmann::json::parse(read_text(dir / "w/config.json"));
+  CHECK(config["n_group"] == 2);
+}
+
+
 TEST_CASE("merge-experts through the binary: merged experts are the usage-weighted average of their (aligned) members") {
   ScratchDir dir("merge-cli");
   std::string moe = models("btx-bytes/merged-mixtral-top2");

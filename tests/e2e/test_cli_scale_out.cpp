@@ -186,9 +186,9 @@ MpiSetup mpi_setup() {
 
 // mpirun -np N on this machine, as root in CI; every rank runs `args` (or each its own, MPMD).
 RunResult mpirun(const MpiSetup& s, int np, const std::vector<std::string>& args, const std::string& binary = "") {
-  std::vector<std::string> argv = {s.mpirun, "-np", std::to_string(np), "--oversubscribe", "--allow-run-as-root", binary.empty() ? s.binary : binary};
+  std::vector<std::string> argv = {"-np", std::to_string(np), "--oversubscribe", "--allow-run-as-root", binary.empty() ? s.binary : binary};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_program(argv);
+  return run_program(s.mpirun, argv);
 }
 
 }  // namespace
@@ -257,13 +257,13 @@ TEST_CASE("mpirun: an error on one rank ends every rank with its message and lea
   ScratchDir dir("mpi-fail");
   std::string out = (dir / "s.st").string(), missing = (dir / "missing.txt").string();
   // MPMD: rank 1 is given a data file that does not exist; rank 0 would wait for it forever.
-  std::vector<std::string> argv = {mpi.mpirun, "--oversubscribe", "--allow-run-as-root", "-np", "1", mpi.binary};
+  std::vector<std::string> argv = {"--oversubscribe", "--allow-run-as-root", "-np", "1", mpi.binary};
   auto rank0 = observe_args(out), rank1 = observe_args(out);
   std::replace(rank1.begin(), rank1.end(), calib("de"), missing);
   argv.insert(argv.end(), rank0.begin(), rank0.end());
   argv.insert(argv.end(), {":", "-np", "1", mpi.binary});
   argv.insert(argv.end(), rank1.begin(), rank1.end());
-  auto r = run_program(argv);
+  auto r = run_program(mpi.mpirun, argv);
   CHECK(r.status != 0);
   CHECK(r.err.find("moeforge observe (rank 1 of 2): error: " + missing) != std::string::npos);
   CHECK(fs::is_empty(dir.path()));  // no statistics file, no partial file
