@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/sha256.hpp"
+#include "formats/tensor_reader.hpp"
 
 namespace moeforge {
 
@@ -26,8 +27,12 @@ std::string model_fingerprint(const Checkpoint& model) {
   h.update(model.has_config() ? model.config().dump() : std::string("null"));
   for (const TensorInfo* t : model.tensors()) {
     h.update(t->name + "\n" + std::string(dtype_name(t->dtype)) + shape_string(t->shape) + "\n");
-    auto bytes = model.data(*t);
-    h.update(bytes.data(), std::min<size_t>(bytes.size(), 256));
+    // The first row through the tensor readers, so views into a GGUF file are sampled too.
+    const int64_t rows = t->shape.size() < 2 ? 1 : t->shape[0];
+    if (rows == 0 || shape_numel(t->shape) == 0) continue;
+    std::vector<std::byte> row(dtype_size(t->dtype) * static_cast<size_t>(shape_numel(t->shape) / rows));
+    copy_rows_raw(*t, 0, 1, row.data());
+    h.update(row.data(), std::min<size_t>(row.size(), 256));
   }
   return h.hex();
 }

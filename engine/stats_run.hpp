@@ -25,7 +25,7 @@ struct Shard {
 Shard parse_shard(const std::string& text);
 
 // SHA-256 over config.json (as parsed) and, for every tensor in name order, its name, dtype,
-// shape and first 256 bytes of data: cheap for any model size, and different for different
+// shape and the first 256 bytes of its first row (also for views into a GGUF file): cheap for any model size, and different for different
 // checkpoints in practice (not a hash of every weight).
 std::string model_fingerprint(const Checkpoint& model);
 
