@@ -37,6 +37,12 @@ ParamTable window_params() {
 
 bool has_data(const ParamValues& p) { return !p.strings("data").empty() || !p.strings("bytes").empty(); }
 
+nlohmann::json window_options_record(const ParamValues& p) {
+  nlohmann::json o = nlohmann::json::object();
+  for (const auto& spec : window_params()) o[spec.name] = p.has(spec.name) ? p.all()[spec.name] : nlohmann::json();
+  return o;
+}
+
 namespace {
 
 // Reads data files with the options of one command; the tokenizer is loaded at the first text file.

@@ -4,6 +4,7 @@
 // text goes through the model's tokenizer, or --tokenizer.
 #pragma once
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/params.hpp"
 #include "text/token_data.hpp"
@@ -13,6 +14,8 @@ namespace moeforge {
 ParamTable data_params();    // --data, --bytes, the text and the window options
 ParamTable window_params();  // --tokenizer, --split-lines, --field, --chat-template, --seq-len, --max-tokens, --id-width
 bool has_data(const ParamValues& p);
+// The options that decide the windows (recorded with calibration statistics, compared on merge).
+nlohmann::json window_options_record(const ParamValues& p);
 // `model` is the checkpoint whose tokenizer reads text files (loaded only when one is given).
 DataSet load_dataset(const ParamValues& p, int64_t vocab, const std::filesystem::path& model);
 // The files of one list option (ids or text) or its byte twin, in order; at most one may be given.

@@ -4,6 +4,7 @@
 #include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
 #include "cli/report_printers.hpp"
+#include "engine/distributed.hpp"
 #include "engine/evaluation.hpp"
 
 namespace moeforge {
@@ -30,7 +31,7 @@ Verb eval_verb() {
     report["seq_len"] = p.integer("seq-len");
     if (p.flag("windows"))
       for (size_t i = 0; i < results.size(); ++i) report["files"][i]["window_nll"] = results[i].window_nll;
-    if (p.has("plot")) write_file_output(p, "plot", eval_plot(v, p, results));
+    if (p.has("plot") && processes().is_root()) write_file_output(p, "plot", eval_plot(v, p, results));  // an MPI job writes once
     emit(p, report, [&] { print_eval(report); });
     return 0;
   };

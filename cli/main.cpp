@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include "core/version.hpp"
 #include "cli/verb.hpp"
@@ -12,6 +13,7 @@
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
 #include "core/strings.hpp"
+#include "engine/distributed.hpp"
 #include "formats/sharded_writer.hpp"
 
 using namespace moeforge;
@@ -73,13 +75,31 @@ class Binder {
   std::map<std::string, std::vector<std::string>> lists_;
 };
 
+// One line on stderr; in an MPI job it names the rank, and every other rank is ended too.
+int fail(const std::string& verb, const char* kind, const std::string& message, int status) {
+  const ProcessGroup& g = processes();
+  std::string rank = g.size > 1 ? " (rank " + std::to_string(g.rank) + " of " + std::to_string(g.size) + ")" : "";
+  std::fprintf(stderr, "moeforge %s%s: %s: %s\n", verb.c_str(), rank.c_str(), kind, message.c_str());
+  std::fflush(stderr);
+  abort_all_processes(status);
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   install_interrupt_cleanup();
+  std::unique_ptr<MpiSession> mpi;
+  try {
+    mpi = std::make_unique<MpiSession>(&argc, &argv);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "moeforge: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  }
   std::vector<Verb> verbs = all_verbs();
   CLI::App app{"moeforge: build Mixture-of-Experts checkpoints from dense experts and make MoE checkpoints smaller"};
-  app.set_version_flag("--version", std::string("moeforge ") + kVersion);
+  std::string mpi_name = mpi_library();
+  app.set_version_flag("--version", std::string("moeforge ") + kVersion + (mpi_name.empty() ? "" : " (MPI: " + mpi_name + ")"));
   app.require_subcommand(1);
   std::vector<std::unique_ptr<Binder>> binders;
   for (const auto& v : verbs) binders.push_back(std::make_unique<Binder>(app.add_subcommand(v.name, v.description), v));
@@ -101,22 +121,18 @@ int main(int argc, char** argv) {
     if (!b->app()->parsed()) continue;
     try {
       ParamValues values = b->values();
-      set_quiet(values.flag("quiet"));
+      set_quiet(values.flag("quiet") || !processes().is_root());  // an MPI job warns once
       return run_verb(b->verb(), values, RunContext{});
     } catch (const Error& e) {
-      std::fprintf(stderr, "moeforge %s: error: %s\n", b->verb().name.c_str(), e.what());
-      return static_cast<int>(e.code());
+      return fail(b->verb().name, "error", e.what(), static_cast<int>(e.code()));
     } catch (const std::filesystem::filesystem_error& e) {
       // The file system refused (read-only folder, name too long, symlink loop, a file where a folder is expected).
       std::string path = e.path1().empty() ? std::string("(no path)") : e.path1().string();
-      std::fprintf(stderr, "moeforge %s: error: %s: %s\n", b->verb().name.c_str(), path.c_str(), e.code().message().c_str());
-      return static_cast<int>(ExitCode::kIo);
+      return fail(b->verb().name, "error", path + ": " + e.code().message(), static_cast<int>(ExitCode::kIo));
     } catch (const std::bad_alloc&) {
-      std::fprintf(stderr, "moeforge %s: error: out of memory; hint: fewer --threads, or a machine with more memory\n", b->verb().name.c_str());
-      return static_cast<int>(ExitCode::kIo);
+      return fail(b->verb().name, "error", "out of memory; hint: fewer --threads, or a machine with more memory", static_cast<int>(ExitCode::kIo));
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "moeforge %s: internal error: %s\n", b->verb().name.c_str(), e.what());
-      return static_cast<int>(ExitCode::kInternal);
+      return fail(b->verb().name, "internal error", e.what(), static_cast<int>(ExitCode::kInternal));
     }
   }
   return static_cast<int>(ExitCode::kUsage);

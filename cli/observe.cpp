@@ -7,6 +7,7 @@
 #include "cli/report_printers.hpp"
 #include "core/error.hpp"
 #include "engine/calibration_stats.hpp"
+#include "engine/distributed.hpp"
 #include "engine/stats_file.hpp"
 
 namespace moeforge {
@@ -20,21 +21,28 @@ Verb observe_verb() {
                         {.name = "out", .type = T::kPath, .help = "statistics file to write (.safetensors)", .required = true, .affects_output = false, .role = PathRole::kOutputFile}},
                        data_params()),
                   with({{.name = "all-experts", .type = T::kFlag, .help = "also run every expert on every token (output similarity statistics; E/k times the FFN work)"},
+                        {.name = "shard", .type = T::kString,
+                         .help = "observe only shard K of N of the data windows (K/N, e.g. 3/8: consecutive windows balanced by tokens); "
+                                 "combine the shards with `moeforge stats merge`"},
                         {.name = "plot", .type = T::kPath, .help = "also write an SVG heat map of expert usage per data file", .affects_output = false, .role = PathRole::kOutputFile},
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
                         threads_param()},
                        output_params()));
   v.run = [v](const ParamValues& p, const RunContext& ctx) {
     std::filesystem::path out = output_path(p.str("out"));
+    ObserveOptions o{.all_outputs = p.flag("all-experts"), .shard = p.has("shard") ? parse_shard(p.str("shard")) : Shard{},
+                     .data_options = window_options_record(p)};
     auto owned = open_checkpoint(ctx, p.str("model"));
     const Checkpoint& ckpt = *owned;
     Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
-    CalibrationStats stats = observe(engine, data, p.flag("all-experts"));
-    OutputTransaction tx(p.flag("force"));
-    write_stats(stats, tx, out);
-    tx.commit();
-    if (p.has("plot")) write_file_output(p, "plot", observe_plot(v, p, stats));
+    CalibrationStats stats = observe(engine, data, o);
+    if (processes().is_root()) {  // in an MPI job every rank holds the result; rank 0 writes it
+      OutputTransaction tx(p.flag("force"));
+      write_stats(stats, tx, out);
+      tx.commit();
+      if (p.has("plot")) write_file_output(p, "plot", observe_plot(v, p, stats));
+    }
     auto d = describe_stats(stats, out.string());
     emit(p, d, [&] { print_stats(d); });
     return 0;

@@ -77,6 +77,8 @@ void print_stats(const nlohmann::ordered_json& d) {
               d["model"].get<std::string>().c_str(), d["model_type"].get<std::string>().c_str(), d["layers"].get<int>(),
               d["experts"].get<int>(), d["experts_per_token"].get<int>());
   for (const auto& f : d["files"]) std::printf("  data %s: %.0f tokens\n", f["path"].get<std::string>().c_str(), f["tokens"].get<double>());
+  if (d.contains("coverage"))
+    for (const auto& c : d["coverage"]) std::printf("  covers %s\n", c.get<std::string>().c_str());
   for (const auto& l : d["moe_layers"]) {
     std::printf("layer %d\n  %-7s %10s %12s %12s %12s\n", l["layer"].get<int>(), "expert", "frequency", "REAP", "EAN mean", "max act");
     for (size_t e = 0; e < l["reap"].size(); ++e)

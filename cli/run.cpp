@@ -6,6 +6,7 @@
 
 #include "cli/verb.hpp"
 #include "core/error.hpp"
+#include "engine/distributed.hpp"
 #include "text/text_data.hpp"
 #include "text/tokenizer.hpp"
 #include "recipes/runner.hpp"
@@ -25,6 +26,9 @@ Verb run_verb(std::vector<Verb> verbs) {
       threads_param(),
   }, output_params());
   v.run = [verbs](const ParamValues& p, const RunContext&) {
+    if (processes().size > 1)
+      throw UsageError("recipes run in one process, not in an MPI job of " + std::to_string(processes().size) +
+                       "; hint: run the steps' verbs (observe, prune, merge-experts, compose) under mpirun, or the recipe without it");
     Recipe recipe = load_recipe(p.str("recipe"));
     RunOptions o;
     o.out = p.str("out");

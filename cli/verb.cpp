@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "engine/distributed.hpp"
 #include "formats/sharded_writer.hpp"
 
 namespace moeforge {
@@ -22,6 +23,7 @@ nlohmann::json provenance(const Verb& verb, const ParamValues& values) {
 }
 
 void emit(const ParamValues& values, const nlohmann::ordered_json& report, const std::function<void()>& human) {
+  if (!processes().is_root()) return;  // an MPI job reports once
   // Replace invalid UTF-8 (GGUF strings are raw bytes) rather than fail the whole report.
   if (values.flag("json")) std::printf("%s\n", report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   else human();
@@ -32,8 +34,8 @@ void emit(const ParamValues& values, const nlohmann::ordered_json& report, const
 namespace moeforge {
 
 std::vector<Verb> all_verbs() {
-  std::vector<Verb> verbs = {inspect_verb(), diff_verb(),    convert_verb(), eval_verb(),  observe_verb(),
-                             compose_verb(), upcycle_verb(), prune_verb(),   merge_experts_verb(), merge_verb(), tokenize_verb()};
+  std::vector<Verb> verbs = {inspect_verb(), diff_verb(),    convert_verb(), eval_verb(),           observe_verb(), stats_verb(),
+                             compose_verb(), upcycle_verb(), prune_verb(),   merge_experts_verb(), merge_verb(),   tokenize_verb()};
   verbs.push_back(run_verb(verbs));
   return verbs;
 }

@@ -25,6 +25,7 @@ Verb diff_verb();
 Verb convert_verb();
 Verb eval_verb();
 Verb observe_verb();
+Verb stats_verb();
 Verb compose_verb();
 Verb upcycle_verb();
 Verb prune_verb();

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/output_safety.hpp"
 #include "core/strings.hpp"
+#include "engine/distributed.hpp"
 #include "formats/sharded_writer.hpp"
 
 namespace moeforge {
@@ -33,9 +34,25 @@ void scrub_scratch_paths(nlohmann::json& j, const std::string& scratch) {
     for (auto& v : j) scrub_scratch_paths(v, scratch);
 }
 
+int write_planned_output(Plan plan, const ParamValues& p, const RunContext& ctx);
+
 }  // namespace
 
 int write_output(Plan plan, const ParamValues& p, const RunContext& ctx) {
+  // In an MPI job every rank computed the same plan; rank 0 writes it while the others wait, so
+  // no rank goes on before the output exists (a failure on rank 0 aborts them all).
+  if (!processes().is_root()) {
+    wait_for_all_processes();
+    return 0;
+  }
+  int status = write_planned_output(std::move(plan), p, ctx);
+  wait_for_all_processes();
+  return status;
+}
+
+namespace {
+
+int write_planned_output(Plan plan, const ParamValues& p, const RunContext& ctx) {
   scrub_scratch_paths(plan.provenance, ctx.scratch_dir);
   if (!ctx.recipe.is_null()) {
     plan.provenance["recipe"] = ctx.recipe;
@@ -63,5 +80,7 @@ int write_output(Plan plan, const ParamValues& p, const RunContext& ctx) {
   });
   return 0;
 }
+
+}  // namespace
 
 }  // namespace moeforge

@@ -1,10 +1,17 @@
 #include "core/parallel.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 
 namespace moeforge {
 
 int default_threads() {
+  // The cores this process may run on: a launcher (mpirun binds each rank), taskset or a Slurm
+  // cpuset may give it fewer than the machine has.
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }

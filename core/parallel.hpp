@@ -12,7 +12,7 @@
 
 namespace moeforge {
 
-int default_threads();  // the cores
+int default_threads();  // the cores this process may run on (its CPU affinity)
 // 0 means "all cores"; more than the cores is capped there (threads beyond the cores only cost
 // memory: every worker holds its own buffers).
 inline int resolve_threads(int64_t requested) {

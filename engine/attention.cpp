@@ -62,14 +62,14 @@ void attention(const ModelConfig& c, const AttentionWeights& w, const Rope& rope
   const int64_t hd = c.head_dim, nq = c.n_heads * hd, nkv = c.n_kv_heads * hd;
   const int group = c.n_heads / c.n_kv_heads;
   const int window = c.sliding_window[static_cast<size_t>(layer)].value_or(0);
-  size_t first = 0;
-  while (first < batch.windows.size()) {
-    // A group of consecutive windows holding about group_tokens tokens.
-    size_t last = first;
-    int64_t begin = batch.windows[first].offset, n = 0;
-    while (last < batch.windows.size() && (n == 0 || n + batch.windows[last].length <= group_tokens)) {
-      if (batch.windows[last].offset != begin + n) throw Error(ExitCode::kInternal, "batch windows are not contiguous");
-      n += batch.windows[last++].length;
+  for (const WindowRange& group_range : segment_windows(batch, {0, batch.windows.size()}, group_tokens)) {
+    // A segment: consecutive windows of at most group_tokens tokens (text/batch.hpp).
+    const size_t first = group_range.first, last = group_range.last;
+    const int64_t begin = batch.windows[first].offset;
+    int64_t n = 0;
+    for (size_t wi = first; wi < last; ++wi) {
+      if (batch.windows[wi].offset != begin + n) throw Error(ExitCode::kInternal, "batch windows are not contiguous");
+      n += batch.windows[wi].length;
     }
     Mat Q(n, nq), K(n, nkv), V(n, nkv), O(n, nq);
     const float* x = X.data() + begin * c.hidden;
@@ -106,7 +106,6 @@ void attention(const ModelConfig& c, const AttentionWeights& w, const Rope& rope
       }
     }
     linear(O.data(), n, w.o, &w.o_bias, out.data() + begin * c.hidden);
-    first = last;
   }
 }
 

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <functional>
 
+#include "engine/distributed.hpp"
+#include "engine/stats_file.hpp"
+
 namespace moeforge {
 namespace {
 
@@ -178,10 +181,11 @@ void StatsObserver::moe(const MoeChunk& chunk) {
   });
 }
 
-CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs) {
-  const ModelConfig& c = engine.config();
+namespace {
+
+CalibrationStats empty_stats(const ModelConfig& c, const Checkpoint& model, const DataSet& data, bool all_outputs) {
   CalibrationStats s;
-  s.model = engine.checkpoint().label();
+  s.model = model.label();
   s.model_type = std::string(c.family->model_type);
   s.n_layers = c.n_layers;
   s.n_experts = c.n_experts;
@@ -189,15 +193,44 @@ CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_out
   s.hidden = c.hidden;
   s.moe_layer = c.moe_layer;
   s.all_outputs = all_outputs && c.is_moe();
-  std::vector<int64_t> begin;
-  for (const auto& f : data.files) {
-    s.files.push_back(FileStats{f.path});
-    begin.push_back(begin.empty() ? 0 : begin.back() + data.files[begin.size() - 1].batch.n_tokens());
-  }
-  begin.push_back(data.batch.n_tokens());
-  StatsObserver obs(s, begin);
-  engine.run(data.batch, obs);
+  for (const auto& f : data.files) s.files.push_back(FileStats{f.path});
   return s;
+}
+
+// Statistics of the windows in `range` only (every file listed; files outside it stay zero).
+CalibrationStats observe_range(const Engine& engine, const DataSet& data, bool all_outputs, WindowRange range) {
+  CalibrationStats s = empty_stats(engine.config(), engine.checkpoint(), data, all_outputs);
+  Batch batch = slice_windows(data.batch, range);
+  // File f owns the sub-batch tokens [begin[f], begin[f+1]): windows are in file order.
+  std::vector<int64_t> begin(data.files.size() + 1, 0);
+  for (size_t w = range.first; w < range.last; ++w) begin[data.file_of_window[w] + 1] += data.batch.windows[w].length;
+  for (size_t f = 0; f < data.files.size(); ++f) begin[f + 1] += begin[f];
+  StatsObserver obs(s, begin);
+  if (!range.size()) return s;
+  engine.run(batch, obs);
+  return s;
+}
+
+}  // namespace
+
+CalibrationStats observe(const Engine& engine, const DataSet& data, const ObserveOptions& o) {
+  const WindowRange all{0, data.batch.windows.size()};
+  const int64_t segment = engine.segment_tokens();
+  const WindowRange range = split_windows(data.batch, all, o.shard.index, o.shard.count, segment);
+  // Under MPI each rank observes its part of the range; parts are combined in rank order.
+  const ProcessGroup& group = processes();
+  CalibrationStats s = observe_range(engine, data, o.all_outputs, split_windows(data.batch, range, group.rank + 1, group.size, segment));
+  if (group.size > 1) {
+    StatsTensors t = to_tensors(s);
+    reduce_across_processes(t);
+    s = from_tensors(t, "(MPI reduction)");
+  }
+  s.run = describe_run(engine.checkpoint(), data, o.shard, range, segment, o.data_options);
+  return s;
+}
+
+CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs) {
+  return observe(engine, data, ObserveOptions{.all_outputs = all_outputs});
 }
 
 }  // namespace moeforge

@@ -19,12 +19,14 @@
 #pragma once
 #include <Eigen/Core>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "engine/engine.hpp"
 #include "engine/matrix.hpp"
 #include "engine/observer.hpp"
+#include "engine/stats_run.hpp"
 #include "text/token_data.hpp"
 
 namespace moeforge {
@@ -58,6 +60,7 @@ struct CalibrationStats {
   std::vector<bool> moe_layer;
   bool all_outputs = false;
   std::vector<FileStats> files;
+  nlohmann::json run;         // what they were computed from (stats_run.hpp); null when unknown
 
   FileStats merged() const;  // every file together
 };
@@ -80,7 +83,17 @@ class StatsObserver : public Observer {
   std::vector<int64_t> file_begin_;
 };
 
-// One forward pass over every file of `data`, statistics kept per file.
+struct ObserveOptions {
+  bool all_outputs = false;
+  Shard shard;                  // which windows (stats_run.hpp); 1/1 = all
+  nlohmann::json data_options;  // the window and text options, recorded in the run description
+};
+
+// One forward pass over the windows of `o.shard`, statistics kept per data file (files outside
+// the shard stay zero) and the run described (stats_run.hpp). Inside an MPI job the ranks split
+// those windows (split_windows again) and combine their statistics in rank order, so every rank
+// returns the same result, equal to `stats merge` of shards 1..N of the same windows.
+CalibrationStats observe(const Engine& engine, const DataSet& data, const ObserveOptions& o);
 CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs);
 
 }  // namespace moeforge

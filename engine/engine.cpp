@@ -90,10 +90,12 @@ void Engine::run(const Batch& batch, Observer& observer) const {
     observer.activation(Site::kRouterInput, l, X);
     if (c.is_moe_layer(l)) {
       MoeWeights w = load_moe(ckpt_, c, l);
-      moe_block(c, w, l, X, H, A, observer, options_.chunk_tokens);
+      moe_block(c, w, l, X, H, A, observer, batch, options_.chunk_tokens);
     } else {
       MlpWeights w = load_dense_mlp(ckpt_, c, l);
-      dense_mlp(w, X, A);
+      // Per chunk of the batch's segments, so a token's values do not depend on other segments.
+      for (const auto& [begin, n] : token_chunks(batch, options_.chunk_tokens))
+        dense_mlp(w, X.data() + begin * c.hidden, n, A.data() + begin * c.hidden);
     }
     observer.activation(Site::kMlpOut, l, A);
     H += A;

