@@ -181,7 +181,7 @@ void StatsObserver::moe(const MoeChunk& chunk) {
 CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs) {
   const ModelConfig& c = engine.config();
   CalibrationStats s;
-  s.model = engine.checkpoint().label();
+  s.model = engine.label();
   s.model_type = std::string(c.family->model_type);
   s.n_layers = c.n_layers;
   s.n_experts = c.n_experts;

@@ -3,12 +3,16 @@
 // batch, whatever the model size. Semantics follow Hugging Face transformers (eager attention):
 // llama, mistral (sliding window), qwen2 (q/k/v biases), qwen3 (per-head q/k norm), mixtral,
 // qwen2_moe (shared expert), qwen3_moe, olmoe (full-width q/k norm); tied embeddings.
-// Results are bit-identical for any thread count.
+// Results are bit-identical for any thread count. Weights come from a checkpoint or from any
+// WeightSource (e.g. a plan not written yet).
 #pragma once
+#include <memory>
+
 #include "formats/checkpoint.hpp"
 #include "text/batch.hpp"
 #include "model/model_config.hpp"
 #include "engine/observer.hpp"
+#include "engine/weight_source.hpp"
 
 namespace moeforge {
 
@@ -20,13 +24,16 @@ struct EngineOptions {
 class Engine {
  public:
   explicit Engine(const Checkpoint& ckpt, EngineOptions options = {});
+  explicit Engine(const WeightSource& source, EngineOptions options = {});  // the source must outlive the engine
   const ModelConfig& config() const { return config_; }
-  const Checkpoint& checkpoint() const { return ckpt_; }
+  std::string label() const { return ckpt_.label(); }
   void run(const Batch& batch, Observer& observer) const;
 
  private:
+  void configure();
   void check_batch(const Batch& batch) const;
-  const Checkpoint& ckpt_;
+  std::unique_ptr<CheckpointWeights> owned_;
+  const WeightSource& ckpt_;
   ModelConfig config_;
   EngineOptions options_;
 };
