@@ -17,6 +17,8 @@ Verb observe_verb() {
                         {.name = "out", .type = T::kPath, .help = "statistics file to write (.safetensors)", .required = true, .affects_output = false, .role = PathRole::kOutputFile}},
                        data_params()),
                   with({{.name = "all-experts", .type = T::kFlag, .help = "also run every expert on every token (output similarity statistics; E/k times the FFN work)"},
+                        {.name = "router-gram", .type = T::kFlag,
+                         .help = "also store each MoE layer's router-input Gram matrix (H x H per layer and file), for `fit-router --stats`"},
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
                         threads_param()},
                        output_params()));
@@ -25,7 +27,7 @@ Verb observe_verb() {
     Checkpoint ckpt(p.str("model"));
     Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
-    CalibrationStats stats = observe(engine, data, p.flag("all-experts"));
+    CalibrationStats stats = observe(engine, data, p.flag("all-experts"), p.flag("router-gram"));
     OutputTransaction tx(p.flag("force"));
     write_stats(stats, tx, out);
     tx.commit();

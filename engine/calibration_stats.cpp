@@ -38,7 +38,28 @@ VecD safe_divide(const VecD& a, const VecD& b) {
   return out;
 }
 
+constexpr int64_t kGramRows = 1024;  // rows per Gram block
+constexpr int64_t kGramTile = 128;   // Gram columns per task
+
 }  // namespace
+
+void accumulate_gram(MatD& gram, const float* X, int64_t n) {
+  const int64_t H = gram.cols();
+  Eigen::setNbThreads(1);  // parallelism comes from the fixed column tiles below
+  Eigen::MatrixXd block(std::min(n, kGramRows), H);
+  for (int64_t r0 = 0; r0 < n; r0 += kGramRows) {
+    const int64_t m = std::min(kGramRows, n - r0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t d = 0; d < H; ++d) block(i, d) = X[(r0 + i) * H + d];
+    auto rows = block.topRows(m);
+    const int64_t tiles = (H + kGramTile - 1) / kGramTile;
+#pragma omp parallel for schedule(static)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t c0 = tile * kGramTile, w = std::min(kGramTile, H - c0);
+      gram.middleCols(c0, w).noalias() += rows.transpose() * rows.middleCols(c0, w);
+    }
+  }
+}
 
 void ExpertLayerStats::init(int E, int64_t H, bool all_outputs) {
   for (VecD* v : {&count, &top1_count, &gate_sum, &prob_sum, &reap_sum, &ean_sum, &max_act, &easy_ep_sum, &logit_sum}) *v = VecD::Zero(E);
@@ -140,6 +161,8 @@ FileStats CalibrationStats::merged() const {
       continue;
     }
     for (size_t l = 0; l < f.router_input_sum.size(); ++l) m.router_input_sum[l] += f.router_input_sum[l];
+    for (size_t l = 0; l < f.router_input_gram.size() && l < m.router_input_gram.size(); ++l)
+      if (m.router_input_gram[l].size() > 0) m.router_input_gram[l] += f.router_input_gram[l];
     for (size_t l = 0; l < f.experts.size(); ++l) m.experts[l].merge(f.experts[l]);
   }
   return m;
@@ -150,8 +173,12 @@ StatsObserver::StatsObserver(CalibrationStats& stats, std::vector<int64_t> file_
   for (auto& f : s_.files) {
     f.router_input_sum.assign(static_cast<size_t>(s_.n_layers), VecD::Zero(s_.hidden));
     f.experts.resize(static_cast<size_t>(s_.n_layers));
-    for (int l = 0; l < s_.n_layers; ++l)
-      if (s_.moe_layer[static_cast<size_t>(l)]) f.experts[static_cast<size_t>(l)].init(s_.n_experts, s_.hidden, s_.all_outputs);
+    if (s_.router_gram) f.router_input_gram.resize(static_cast<size_t>(s_.n_layers));
+    for (int l = 0; l < s_.n_layers; ++l) {
+      if (!s_.moe_layer[static_cast<size_t>(l)]) continue;
+      f.experts[static_cast<size_t>(l)].init(s_.n_experts, s_.hidden, s_.all_outputs);
+      if (s_.router_gram) f.router_input_gram[static_cast<size_t>(l)] = MatD::Zero(s_.hidden, s_.hidden);
+    }
   }
 }
 
@@ -169,6 +196,8 @@ void StatsObserver::activation(Site site, int layer, const Mat& rows) {
   for_each_file(0, rows.rows(), [&](FileStats& f, int64_t a, int64_t b) {
     VecD& sum = f.router_input_sum[static_cast<size_t>(layer)];
     for (int64_t t = a; t < b; ++t) sum += rows.row(t).transpose().cast<double>();
+    if (s_.router_gram && s_.moe_layer[static_cast<size_t>(layer)])
+      accumulate_gram(f.router_input_gram[static_cast<size_t>(layer)], rows.data() + a * rows.cols(), b - a);
   });
 }
 
@@ -178,7 +207,7 @@ void StatsObserver::moe(const MoeChunk& chunk) {
   });
 }
 
-CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs) {
+CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs, bool router_gram) {
   const ModelConfig& c = engine.config();
   CalibrationStats s;
   s.model = engine.label();
@@ -189,6 +218,7 @@ CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_out
   s.hidden = c.hidden;
   s.moe_layer = c.moe_layer;
   s.all_outputs = all_outputs && c.is_moe();
+  s.router_gram = router_gram && c.is_moe();
   std::vector<int64_t> begin;
   for (const auto& f : data.files) {
     s.files.push_back(FileStats{f.path});

@@ -80,6 +80,7 @@ void write_stats(const CalibrationStats& s, OutputTransaction& tx, const std::fi
   for (const auto& f : kVecFields) meanings[f.name] = f.meaning;
   for (const auto& f : kMatFields) meanings[f.name] = f.meaning;
   meanings["router_input_sum"] = "[H] sum of the post-attention-norm hidden state (router input) over all tokens";
+  if (s.router_gram) meanings["router_input_gram"] = "[H,H] sum over all tokens of x x^T, x the router input (MoE layers)";
   for (size_t fi = 0; fi < s.files.size(); ++fi) {
     const FileStats& fs = s.files[fi];
     files.push_back({{"path", fs.file}, {"tokens", fs.tokens}});
@@ -90,6 +91,8 @@ void write_stats(const CalibrationStats& s, OutputTransaction& tx, const std::fi
       if (!s.moe_layer[static_cast<size_t>(l)]) continue;
       const ExpertLayerStats& e = fs.experts[static_cast<size_t>(l)];
       tensors.push_back(f64_tensor(prefix(fi, l) + "tokens", &e.tokens, {1}));
+      if (s.router_gram)
+        tensors.push_back(f64_tensor(prefix(fi, l) + "router_input_gram", fs.router_input_gram[static_cast<size_t>(l)].data(), {s.hidden, s.hidden}));
       for (const auto& f : kVecFields) tensors.push_back(f64_tensor(prefix(fi, l) + f.name, (e.*f.member).data(), {s.n_experts}));
       for (const auto& f : kMatFields) {
         const MatD& m = e.*f.member;
@@ -100,6 +103,7 @@ void write_stats(const CalibrationStats& s, OutputTransaction& tx, const std::fi
   nlohmann::json desc = {{"version", 1}, {"model", s.model}, {"model_type", s.model_type}, {"n_layers", s.n_layers},
                          {"hidden", s.hidden}, {"n_experts", s.n_experts}, {"top_k", s.top_k}, {"moe_layers", s.moe_layer},
                          {"all_outputs", s.all_outputs}, {"files", files}, {"stats", meanings}};
+  if (s.router_gram) desc["router_gram"] = true;
   write_safetensors_file(tx, path, tensors, {{"format", kFormat}, {"moeforge_stats", desc.dump()}});
 }
 
@@ -133,6 +137,7 @@ CalibrationStats read_stats(const std::filesystem::path& path) {
     s.top_k = d.at("top_k");
     s.moe_layer = d.at("moe_layers").get<std::vector<bool>>();
     s.all_outputs = d.at("all_outputs");
+    s.router_gram = d.value("router_gram", false);
     if (s.moe_layer.size() != static_cast<size_t>(s.n_layers)) throw FormatError(path.string() + ": moe_layers has the wrong length");
     for (size_t fi = 0; fi < d.at("files").size(); ++fi) {
       FileStats f;
@@ -143,6 +148,11 @@ CalibrationStats read_stats(const std::filesystem::path& path) {
         auto v = r.get(prefix(fi, l) + "router_input_sum", {s.hidden});
         f.router_input_sum.push_back(Eigen::Map<VecD>(v.data(), s.hidden));
         if (!s.moe_layer[static_cast<size_t>(l)]) continue;
+        if (s.router_gram) {
+          auto g = r.get(prefix(fi, l) + "router_input_gram", {s.hidden, s.hidden});
+          f.router_input_gram.resize(static_cast<size_t>(s.n_layers));
+          f.router_input_gram[static_cast<size_t>(l)] = Eigen::Map<MatD>(g.data(), s.hidden, s.hidden);
+        }
         ExpertLayerStats& e = f.experts[static_cast<size_t>(l)];
         e.init(s.n_experts, s.hidden, s.all_outputs);
         e.tokens = r.get(prefix(fi, l) + "tokens", {1})[0];
