@@ -22,7 +22,7 @@ namespace {
 
 // The option of each verb that takes the previous step's output ("" : it takes none).
 const std::map<std::string, std::string> kChainInput = {
-    {"compose", ""}, {"upcycle", "model"}, {"prune", "model"}, {"merge-experts", "model"}, {"convert", "input"}};
+    {"compose", ""}, {"upcycle", "model"}, {"prune", "model"}, {"merge-experts", "model"}, {"fit-router", "model"}, {"convert", "input"}};
 // Options `moeforge run` decides for every step.
 const char* kRunnerOptions[] = {"output", "dry-run", "force", "threads", "json", "quiet"};
 
@@ -78,7 +78,7 @@ std::vector<PreparedStep> prepare(const Recipe& r, const std::vector<RecipeStep>
     for (const auto& v : verbs)
       if (v.name == st.verb) verb = &v;
     if (chain == kChainInput.end() || verb == nullptr)
-      throw UsageError(r.file.string() + ": " + st.where + ": unknown step (steps are compose, upcycle, prune, merge-experts, convert)");
+      throw UsageError(r.file.string() + ": " + st.where + ": unknown step (steps are compose, upcycle, prune, merge-experts, fit-router, convert)");
     for (const char* k : kRunnerOptions)
       if (st.options.contains(k) || st.options.contains(std::string(k) == "dry-run" ? "dry_run" : k))
         throw UsageError(r.file.string() + ": " + st.where + "." + k + ": set by `moeforge run` for every step, not in a recipe");
