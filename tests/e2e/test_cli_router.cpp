@@ -154,3 +154,34 @@ TEST_CASE("recipe btx-fitted: compose then fit-router as steps equals compose --
   REQUIRE(run_moeforge(compose).status == 0);
   CHECK(same_tensors(dir / "r", dir / "h"));
 }
+
+TEST_CASE("fitted routers on every family compose writes: fit-router reproduces compose's rows, and experts can be appended") {
+  ScratchDir dir("router-families");
+  std::vector<std::string> ids;  // three token-id files from disjoint id ranges, so the classes are learnable
+  for (int c = 0; c < 3; ++c) {
+    std::string text;
+    for (int doc = 0; doc < 8; ++doc) {
+      text += "[";
+      for (int t = 0; t < 32; ++t) text += (t ? "," : "") + std::to_string(40 * c + (doc * 7 + t * 13) % 40);
+      text += "]\n";
+    }
+    ids.push_back((dir / ("ids" + std::to_string(c) + ".jsonl")).string());
+    write_bytes(ids.back(), text);
+  }
+  struct Case { const char* dense; const char* arch; };
+  for (Case k : {Case{"tiny-llama", "mixtral"}, Case{"tiny-qwen2", "qwen2_moe"}, Case{"tiny-qwen3", "qwen3_moe"}, Case{"tiny-llama", "olmoe"}}) {
+    CAPTURE(k.arch);
+    const std::string dense = fixture(std::string("models/") + k.dense).string(), arch = k.arch;
+    std::vector<std::string> compose = {"compose", "--expert", dense, "--expert", dense, "--expert", dense, (dir / arch).string(), "--output-arch",
+                                        arch, "--base", dense, "--router", "ridge", "--seq-len", "32", "--router-data", ids[0], ids[1], ids[2]};
+    REQUIRE(run_moeforge(compose).status == 0);
+    auto r = run_moeforge({"fit-router", (dir / arch).string(), (dir / (arch + "-refit")).string(), "--seq-len", "32", "--data", ids[0], ids[1], ids[2]});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    CHECK(same_tensors(dir / arch, dir / (arch + "-refit")));
+    r = run_moeforge({"compose", "--moe", (dir / arch).string(), "--expert", dense, (dir / (arch + "-grown")).string(), "--router", "logistic",
+                      "--seq-len", "32", "--router-data", ids[0], ids[1], ids[2], ids[0]});
+    REQUIRE_MESSAGE(r.status == 0, r.err);
+    auto config = nlohmann::json::parse(read_text(dir / (arch + "-grown/config.json")));
+    CHECK(config[arch == "mixtral" ? "num_local_experts" : "num_experts"] == 4);
+  }
+}
