@@ -103,6 +103,30 @@ std::vector<std::shared_ptr<std::vector<double>>> router_rows(const ComposeSpec&
   return rows;
 }
 
+// Expert E+i of a layer: the i-th new dense model's FFN projection, zero-padded to the MoE's width.
+OutputTensor new_expert_ffn(const ComposeSpec& s, const Checkpoint& moe, const DenseInput& d, const ExpectedTensor& e) {
+  const TensorInfo& src = d.ckpt->require_tensor(expand(find_pattern(*d.config.family, Role::kFfn, e.pattern->proj)->pattern, e.layer));
+  const TensorInfo& like = moe.require_tensor(expand(e.pattern->pattern, e.layer, 0));
+  DType dt = output_dtype(s.dtype, like.dtype);
+  return src.shape == like.shape ? copy_tensor(src, e.name, dt) : zero_padded(src, e.name, dt, like.shape);
+}
+
+// --shared uniform: the MoE's tensor stands for the mean of its E experts, so it counts E times.
+OutputTensor reaveraged(const ComposeSpec& s, const Checkpoint& moe, const std::vector<DenseInput>& added, const std::string& name, int E,
+                        int total) {
+  std::vector<const TensorInfo*> sources = {&moe.require_tensor(name)};
+  std::vector<double> w = {static_cast<double>(E) / total};
+  for (const auto& d : added) {
+    const TensorInfo* t = d.ckpt->find_tensor(name);
+    if (t == nullptr) throw MismatchError(where(d.ckpt->label(), name) + "missing, so --shared uniform cannot average it; hint: --shared keep");
+    sources.push_back(t);
+    w.push_back(1.0 / total);
+  }
+  OutputTensor t = weighted_average(sources, w, name, output_dtype(s.dtype, sources[0]->dtype));
+  t.source = "mean over " + std::to_string(total) + " experts (the MoE's value counted " + std::to_string(E) + " times)";
+  return t;
+}
+
 }  // namespace
 
 Plan plan_append(const ComposeSpec& s, std::vector<LayerAccuracy>* accuracy) {
@@ -133,11 +157,7 @@ Plan plan_append(const ComposeSpec& s, std::vector<LayerAccuracy>* accuracy) {
   for (const auto& e : expected_tensors(out)) {
     const Role role = e.pattern->role;
     if (role == Role::kExpert && e.expert >= E) {
-      const DenseInput& d = added[static_cast<size_t>(e.expert - E)];
-      const TensorInfo& src = d.ckpt->require_tensor(expand(find_pattern(*d.config.family, Role::kFfn, e.pattern->proj)->pattern, e.layer));
-      const TensorInfo& like = moe.require_tensor(expand(e.pattern->pattern, e.layer, 0));
-      DType dt = output_dtype(s.dtype, like.dtype);
-      plan.tensors.push_back(src.shape == like.shape ? copy_tensor(src, e.name, dt) : zero_padded(src, e.name, dt, like.shape));
+      plan.tensors.push_back(new_expert_ffn(s, moe, added[static_cast<size_t>(e.expert - E)], e));
     } else if (role == Role::kRouter) {
       const TensorInfo& old = moe.require_tensor(e.name);
       auto r = rows[static_cast<size_t>(e.layer)];
@@ -151,18 +171,8 @@ Plan plan_append(const ComposeSpec& s, std::vector<LayerAccuracy>* accuracy) {
     } else if (s.shared == SharedWeights::kBase) {
       const TensorInfo& src = s.base->require_tensor(e.name);
       plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, moe.require_tensor(e.name).dtype)));
-    } else {  // uniform: the MoE's tensor stands for the mean of its E experts
-      std::vector<const TensorInfo*> sources = {&moe.require_tensor(e.name)};
-      std::vector<double> w = {static_cast<double>(E) / total};
-      for (const auto& d : added) {
-        const TensorInfo* t = d.ckpt->find_tensor(e.name);
-        if (t == nullptr) throw MismatchError(where(d.ckpt->label(), e.name) + "missing, so --shared uniform cannot average it; hint: --shared keep");
-        sources.push_back(t);
-        w.push_back(1.0 / total);
-      }
-      OutputTensor t = weighted_average(sources, w, e.name, output_dtype(s.dtype, sources[0]->dtype));
-      t.source = "mean over " + std::to_string(total) + " experts (the MoE's value counted " + std::to_string(E) + " times)";
-      plan.tensors.push_back(std::move(t));
+    } else {
+      plan.tensors.push_back(reaveraged(s, moe, added, e.name, E, total));
     }
   }
   std::set<std::string> written;

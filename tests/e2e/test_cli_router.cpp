@@ -185,3 +185,42 @@ TEST_CASE("fitted routers on every family compose writes: fit-router reproduces 
     CHECK(config[arch == "mixtral" ? "num_local_experts" : "num_experts"] == 4);
   }
 }
+
+TEST_CASE("fit-router --stats: statistics in parts (observe --router-gram) give the data fit's first router; the parts add up") {
+  ScratchDir dir("router-stats");
+  const std::string moe = btx("merged-mixtral-top2");
+  std::vector<std::string> whole = {"fit-router", moe, (dir / "stats-whole").string(), "--stats"}, parts = {"fit-router", moe,
+                                                                                                           (dir / "stats-parts").string(), "--stats"};
+  std::string part_experts;  // 0,0,1,1,...
+  for (int e = 0; e < 4; ++e) {
+    const std::string data = corpus(kDomains[e], "calib"), stem = (dir / kDomains[e]).string();
+    REQUIRE(run_moeforge({"observe", moe, "--bytes", data, "--seq-len", "128", "--max-tokens", "4096", "--router-gram", "--out", stem + ".st"}).status == 0);
+    whole.push_back(stem + ".st");
+    // The same 4096 bytes as two observe runs of 2048 (the second skips the first's windows through a copy of its bytes).
+    const std::string bytes = read_text(data).substr(0, 4096);
+    write_bytes(stem + "-a.txt", bytes.substr(0, 2048));
+    write_bytes(stem + "-b.txt", bytes.substr(2048));
+    for (const char* half : {"-a", "-b"}) {
+      REQUIRE(run_moeforge({"observe", moe, "--bytes", stem + half + ".txt", "--seq-len", "128", "--router-gram", "--out", stem + half + ".st"}).status == 0);
+      parts.push_back(stem + half + ".st");
+      part_experts += (part_experts.empty() ? "" : ",") + std::to_string(e);
+    }
+  }
+  REQUIRE(run_moeforge(whole).status == 0);
+  parts.insert(parts.end(), {"--stats-experts", part_experts});
+  REQUIRE(run_moeforge(parts).status == 0);
+  auto close = [&](const fs::path& a, const fs::path& b, const std::string& tensor_name) {
+    auto r = run_moeforge({"diff", a.string(), b.string(), "--json"});
+    const auto diff = nlohmann::json::parse(r.out);  // named: a temporary would die before the loop body
+    for (const auto& t : diff["tensors"])
+      if (t["name"] == tensor_name) return t["max_abs"].get<double>();
+    return 1e9;
+  };
+  for (int l = 0; l < 2; ++l) CHECK(close(dir / "stats-whole", dir / "stats-parts", router(l)) <= 1e-6);
+  // Layer 0's router input does not depend on any router: the statistics fit equals the data fit there.
+  std::vector<std::string> data = {"fit-router", moe, (dir / "data").string()};
+  add_bytes(data, "--bytes", 4);
+  REQUIRE(run_moeforge(data).status == 0);
+  CHECK(close(dir / "stats-whole", dir / "data", router(0)) <= 1e-6);
+  CHECK(close(dir / "stats-whole", dir / "data", router(1)) > 1e-3);  // layer 1 saw the centroid layer-0 router, not the fitted one
+}
