@@ -16,7 +16,7 @@ Verb compose_verb() {
   v.name = "compose";
   v.description = "compose dense experts into an MoE (BTX): FFNs become experts, other weights are averaged, routers initialised";
   v.params = with(with(with({
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "expert", .type = T::kPathList, .help = "a dense expert model (repeat; order = expert index)", .required = true},
       {.name = "moe", .type = T::kPath, .help = "an existing MoE to append the --expert models to (as experts E, E+1, ...)"},
       {.name = "shared", .type = T::kChoice,
@@ -62,7 +62,7 @@ Verb compose_verb() {
     s.weights = p.numbers("weights");
     if (s.shared != SharedWeights::kWeighted && !s.weights.empty()) throw UsageError("--weights needs --shared weighted");
     s.output_arch = p.str("output-arch");
-    if (p.has("experts-per-token")) s.experts_per_token = static_cast<int>(p.integer("experts-per-token"));
+    if (p.has("experts-per-token")) s.experts_per_token = p.count("experts-per-token");
     s.pad_experts = p.flag("pad-experts");
     if (p.has("norm-topk-prob")) s.renormalize = p.str("norm-topk-prob") == "true";
     s.dtype = requested_dtype(p);
