@@ -24,13 +24,15 @@ Verb observe_verb() {
                         {.name = "shard", .type = T::kString,
                          .help = "observe only shard K of N of the data windows (K/N, e.g. 3/8: consecutive windows balanced by tokens); "
                                  "combine the shards with `moeforge stats merge`"},
+                        {.name = "router-gram", .type = T::kFlag,
+                         .help = "also store each MoE layer's router-input Gram matrix (H x H per layer and file), for `fit-router --stats`"},
                         {.name = "plot", .type = T::kPath, .help = "also write an SVG heat map of expert usage per data file", .affects_output = false, .role = PathRole::kOutputFile},
                         {.name = "force", .type = T::kFlag, .help = "replace an existing statistics file", .affects_output = false},
                         threads_param()},
                        output_params()));
   v.run = [v](const ParamValues& p, const RunContext& ctx) {
     std::filesystem::path out = output_path(p.str("out"));
-    ObserveOptions o{.all_outputs = p.flag("all-experts"), .shard = p.has("shard") ? parse_shard(p.str("shard")) : Shard{},
+    ObserveOptions o{.all_outputs = p.flag("all-experts"), .router_gram = p.flag("router-gram"), .shard = p.has("shard") ? parse_shard(p.str("shard")) : Shard{},
                      .data_options = window_options_record(p)};
     auto owned = open_checkpoint(ctx, p.str("model"));
     const Checkpoint& ckpt = *owned;

@@ -9,16 +9,34 @@ ParamTable router_params() {
   return with({
       {.name = "router", .type = T::kChoice, .default_value = "random",
        .help = "router initialisation: random (normal, --router-std), zero, embed (mean token embedding of each expert's data), "
-               "hidden (mean router input of the base model on each expert's data), centroid (the same in each expert's own model); "
+               "hidden (mean router input of the base model on each expert's data), centroid (the same in each expert's own model), "
+               "ridge / logistic (fitted in the MoE itself, layer by layer, to route each expert's data to it); "
                "mergekit-moe's gate modes: mergekit-hidden, cheap-embed, uniform-random",
-       .choices = {"random", "zero", "embed", "hidden", "centroid", "mergekit-hidden", "cheap-embed", "uniform-random"}},
+       .choices = {"random", "zero", "embed", "hidden", "centroid", "ridge", "logistic", "mergekit-hidden", "cheap-embed", "uniform-random"}},
       {.name = "router-std", .type = T::kFloat, .default_value = "0.02", .help = "standard deviation of --router random", .min = 0.0},
       {.name = "seed", .type = T::kInt, .default_value = "0", .help = "seed for random routers and noise (same seed, same bytes)", .min = 0.0},
       {.name = "router-data", .type = T::kPathList, .help = "one data file (text or token ids) per expert, in expert order (embed/hidden/centroid)", .greedy = true},
       {.name = "router-bytes", .type = T::kPathList, .help = "one byte file per expert, in expert order (byte-level models)", .greedy = true},
       {.name = "negative-data", .type = T::kPathList, .help = "data (text or token ids) whose mean is subtracted: one file for all experts or one per expert", .greedy = true},
       {.name = "negative-bytes", .type = T::kPathList, .help = "byte data whose mean is subtracted: one file for all experts or one per expert", .greedy = true},
-  }, window_params());
+  }, with(router_fit_params(), window_params()));
+}
+
+ParamTable router_fit_params() {
+  using T = ParamType;
+  return {
+      {.name = "router-lambda", .type = T::kFloat, .default_value = "0.01",
+       .help = "ridge / logistic L2 regularisation, relative: λ = this × trace(Σ x xᵀ) / hidden", .min = 0.0, .min_exclusive = true},
+      {.name = "router-scale", .type = T::kFloat, .default_value = "1",
+       .help = "ridge: the length of every (normalised) router row; logistic: a factor on the fitted logits", .min = 0.0, .min_exclusive = true},
+  };
+}
+
+FitOptions router_fit_options(const ParamValues& p) {
+  FitOptions o;
+  o.lambda = p.number("router-lambda");
+  o.scale = p.number("router-scale");
+  return o;
 }
 
 RouterInit router_init(const ParamValues& p, int64_t vocab, const std::filesystem::path& model) {
@@ -29,6 +47,7 @@ RouterInit router_init(const ParamValues& p, int64_t vocab, const std::filesyste
   r.threads = p.count("threads");
   r.positive = load_files(p, "router-data", "router-bytes", vocab, model);
   r.negative = load_files(p, "negative-data", "negative-bytes", vocab, model, true);  // an empty file: no negatives for that expert
+  r.fit = router_fit_options(p);
   return r;
 }
 

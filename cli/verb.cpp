@@ -34,8 +34,9 @@ void emit(const ParamValues& values, const nlohmann::ordered_json& report, const
 namespace moeforge {
 
 std::vector<Verb> all_verbs() {
-  std::vector<Verb> verbs = {inspect_verb(), diff_verb(),    convert_verb(), eval_verb(),           observe_verb(), stats_verb(),
-                             compose_verb(), upcycle_verb(), prune_verb(),   merge_experts_verb(), merge_verb(),   tokenize_verb()};
+  std::vector<Verb> verbs = {inspect_verb(), diff_verb(),    convert_verb(), eval_verb(),           observe_verb(),    stats_verb(),
+                             compose_verb(), upcycle_verb(), prune_verb(),   merge_experts_verb(), fit_router_verb(), merge_verb(),
+                             tokenize_verb()};
   verbs.push_back(run_verb(verbs));
   return verbs;
 }

@@ -9,7 +9,7 @@
 
 namespace moeforge {
 
-AttentionWeights load_attention(const Checkpoint& ckpt, const ModelConfig& c, int l) {
+AttentionWeights load_attention(const WeightSource& ckpt, const ModelConfig& c, int l) {
   int64_t q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim, h = c.hidden;
   auto name = [&](const char* suffix) { return "model.layers." + std::to_string(l) + ".self_attn." + suffix; };
   AttentionWeights w;

@@ -6,7 +6,7 @@
 #include "text/batch.hpp"
 #include "model/model_config.hpp"
 #include "engine/rope.hpp"
-#include "engine/weights.hpp"
+#include "engine/weight_source.hpp"
 
 namespace moeforge {
 
@@ -16,7 +16,7 @@ struct AttentionWeights {
   Weight q_norm, k_norm;
 };
 
-AttentionWeights load_attention(const Checkpoint& ckpt, const ModelConfig& c, int layer);
+AttentionWeights load_attention(const WeightSource& ckpt, const ModelConfig& c, int layer);
 
 // out[N, hidden] = attention(X[N, hidden]) for every window of the batch.
 void attention(const ModelConfig& c, const AttentionWeights& w, const Rope& rope, const Batch& batch, int layer,

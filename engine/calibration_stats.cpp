@@ -41,7 +41,28 @@ VecD safe_divide(const VecD& a, const VecD& b) {
   return out;
 }
 
+constexpr int64_t kGramRows = 1024;  // rows per Gram block
+constexpr int64_t kGramTile = 128;   // Gram columns per task
+
 }  // namespace
+
+void accumulate_gram(MatD& gram, const float* X, int64_t n) {
+  const int64_t H = gram.cols();
+  Eigen::setNbThreads(1);  // parallelism comes from the fixed column tiles below
+  Eigen::MatrixXd block(std::min(n, kGramRows), H);
+  for (int64_t r0 = 0; r0 < n; r0 += kGramRows) {
+    const int64_t m = std::min(kGramRows, n - r0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t d = 0; d < H; ++d) block(i, d) = X[(r0 + i) * H + d];
+    auto rows = block.topRows(m);
+    const int64_t tiles = (H + kGramTile - 1) / kGramTile;
+#pragma omp parallel for schedule(static)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t c0 = tile * kGramTile, w = std::min(kGramTile, H - c0);
+      gram.middleCols(c0, w).noalias() += rows.transpose() * rows.middleCols(c0, w);
+    }
+  }
+}
 
 void ExpertLayerStats::init(int E, int64_t H, bool all_outputs) {
   for (VecD* v : {&count, &top1_count, &gate_sum, &prob_sum, &reap_sum, &ean_sum, &max_act, &easy_ep_sum, &logit_sum}) *v = VecD::Zero(E);
@@ -143,6 +164,8 @@ FileStats CalibrationStats::merged() const {
       continue;
     }
     for (size_t l = 0; l < f.router_input_sum.size(); ++l) m.router_input_sum[l] += f.router_input_sum[l];
+    for (size_t l = 0; l < f.router_input_gram.size() && l < m.router_input_gram.size(); ++l)
+      if (m.router_input_gram[l].size() > 0) m.router_input_gram[l] += f.router_input_gram[l];
     for (size_t l = 0; l < f.experts.size(); ++l) m.experts[l].merge(f.experts[l]);
   }
   return m;
@@ -153,8 +176,12 @@ StatsObserver::StatsObserver(CalibrationStats& stats, std::vector<int64_t> file_
   for (auto& f : s_.files) {
     f.router_input_sum.assign(static_cast<size_t>(s_.n_layers), VecD::Zero(s_.hidden));
     f.experts.resize(static_cast<size_t>(s_.n_layers));
-    for (int l = 0; l < s_.n_layers; ++l)
-      if (s_.moe_layer[static_cast<size_t>(l)]) f.experts[static_cast<size_t>(l)].init(s_.n_experts, s_.hidden, s_.all_outputs);
+    if (s_.router_gram) f.router_input_gram.resize(static_cast<size_t>(s_.n_layers));
+    for (int l = 0; l < s_.n_layers; ++l) {
+      if (!s_.moe_layer[static_cast<size_t>(l)]) continue;
+      f.experts[static_cast<size_t>(l)].init(s_.n_experts, s_.hidden, s_.all_outputs);
+      if (s_.router_gram) f.router_input_gram[static_cast<size_t>(l)] = MatD::Zero(s_.hidden, s_.hidden);
+    }
   }
 }
 
@@ -172,6 +199,8 @@ void StatsObserver::activation(Site site, int layer, const Mat& rows) {
   for_each_file(0, rows.rows(), [&](FileStats& f, int64_t a, int64_t b) {
     VecD& sum = f.router_input_sum[static_cast<size_t>(layer)];
     for (int64_t t = a; t < b; ++t) sum += rows.row(t).transpose().cast<double>();
+    if (s_.router_gram && s_.moe_layer[static_cast<size_t>(layer)])
+      accumulate_gram(f.router_input_gram[static_cast<size_t>(layer)], rows.data() + a * rows.cols(), b - a);
   });
 }
 
@@ -183,23 +212,24 @@ void StatsObserver::moe(const MoeChunk& chunk) {
 
 namespace {
 
-CalibrationStats empty_stats(const ModelConfig& c, const Checkpoint& model, const DataSet& data, bool all_outputs) {
+CalibrationStats empty_stats(const ModelConfig& c, const std::string& label, const DataSet& data, const ObserveOptions& o) {
   CalibrationStats s;
-  s.model = model.label();
+  s.model = label;
   s.model_type = std::string(c.family->model_type);
   s.n_layers = c.n_layers;
   s.n_experts = c.n_experts;
   s.top_k = c.top_k;
   s.hidden = c.hidden;
   s.moe_layer = c.moe_layer;
-  s.all_outputs = all_outputs && c.is_moe();
+  s.all_outputs = o.all_outputs && c.is_moe();
+  s.router_gram = o.router_gram && c.is_moe();
   for (const auto& f : data.files) s.files.push_back(FileStats{f.path});
   return s;
 }
 
 // Statistics of the windows in `range` only (every file listed; files outside it stay zero).
-CalibrationStats observe_range(const Engine& engine, const DataSet& data, bool all_outputs, WindowRange range) {
-  CalibrationStats s = empty_stats(engine.config(), engine.checkpoint(), data, all_outputs);
+CalibrationStats observe_range(const Engine& engine, const DataSet& data, const ObserveOptions& o, WindowRange range) {
+  CalibrationStats s = empty_stats(engine.config(), engine.label(), data, o);
   Batch batch = slice_windows(data.batch, range);
   // File f owns the sub-batch tokens [begin[f], begin[f+1]): windows are in file order.
   std::vector<int64_t> begin(data.files.size() + 1, 0);
@@ -219,18 +249,19 @@ CalibrationStats observe(const Engine& engine, const DataSet& data, const Observ
   const WindowRange range = split_windows(data.batch, all, o.shard.index, o.shard.count, segment);
   // Under MPI each rank observes its part of the range; parts are combined in rank order.
   const ProcessGroup& group = processes();
-  CalibrationStats s = observe_range(engine, data, o.all_outputs, split_windows(data.batch, range, group.rank + 1, group.size, segment));
+  CalibrationStats s = observe_range(engine, data, o, split_windows(data.batch, range, group.rank + 1, group.size, segment));
   if (group.size > 1) {
     StatsTensors t = to_tensors(s);
     reduce_across_processes(t);
     s = from_tensors(t, "(MPI reduction)");
   }
-  s.run = describe_run(engine.checkpoint(), data, o.shard, range, segment, o.data_options);
+  // A plan being built (fitted routers) has no file to fingerprint; its statistics are not written.
+  if (engine.checkpoint()) s.run = describe_run(*engine.checkpoint(), data, o.shard, range, segment, o.data_options);
   return s;
 }
 
-CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs) {
-  return observe(engine, data, ObserveOptions{.all_outputs = all_outputs});
+CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs, bool router_gram) {
+  return observe(engine, data, ObserveOptions{.all_outputs = all_outputs, .router_gram = router_gram});
 }
 
 }  // namespace moeforge

@@ -15,7 +15,9 @@
 //   coactivation   [E, E] tokens routed to both i and j (diagonal = count)
 //   all_output_sum [E, H] and output_cos_sum [E, E]: every expert on every token (optional)
 // and for every layer (dense too): router_input_sum [H] (post-attention-norm hidden state) and
-// tokens. Means are sums / counts, so files merge exactly.
+// tokens; when asked (router_gram), for every MoE layer router_input_gram [H, H] = Σ x xᵀ of the
+// router input x (what fitted routers need, merge/router_fit.hpp). Means are sums / counts, so
+// files merge exactly.
 #pragma once
 #include <Eigen/Core>
 #include <functional>
@@ -49,6 +51,7 @@ struct FileStats {
   std::string file;
   double tokens = 0;
   std::vector<VecD> router_input_sum;      // per layer [H]
+  std::vector<MatD> router_input_gram;     // per layer [H, H] (MoE layers, when asked; else empty)
   std::vector<ExpertLayerStats> experts;   // per layer; empty entries for dense layers
 };
 
@@ -59,11 +62,16 @@ struct CalibrationStats {
   int64_t hidden = 0;
   std::vector<bool> moe_layer;
   bool all_outputs = false;
+  bool router_gram = false;
   std::vector<FileStats> files;
   nlohmann::json run;         // what they were computed from (stats_run.hpp); null when unknown
 
   FileStats merged() const;  // every file together
 };
+
+// gram += Xᵀ X for n rows of X [n, H] in float64, over fixed blocks of rows (the sum does not
+// depend on the thread count).
+void accumulate_gram(MatD& gram, const float* X, int64_t n);
 
 // Adds one MoE chunk; mask (may be null) marks the tokens that count.
 void accumulate(ExpertLayerStats& s, const MoeChunk& chunk, const uint8_t* mask);
@@ -85,6 +93,7 @@ class StatsObserver : public Observer {
 
 struct ObserveOptions {
   bool all_outputs = false;
+  bool router_gram = false;     // router_input_gram per MoE layer (fitted routers)
   Shard shard;                  // which windows (stats_run.hpp); 1/1 = all
   nlohmann::json data_options;  // the window and text options, recorded in the run description
 };
@@ -94,6 +103,6 @@ struct ObserveOptions {
 // those windows (split_windows again) and combine their statistics in rank order, so every rank
 // returns the same result, equal to `stats merge` of shards 1..N of the same windows.
 CalibrationStats observe(const Engine& engine, const DataSet& data, const ObserveOptions& o);
-CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs);
+CalibrationStats observe(const Engine& engine, const DataSet& data, bool all_outputs, bool router_gram = false);
 
 }  // namespace moeforge

@@ -15,8 +15,8 @@ namespace {
 
 std::string layer_name(int l, const char* suffix) { return "model.layers." + std::to_string(l) + "." + suffix; }
 
-Mat embed(const Checkpoint& ckpt, const ModelConfig& c, const Batch& batch) {
-  const TensorInfo& e = ckpt.require_tensor("model.embed_tokens.weight");
+Mat embed(const WeightSource& ckpt, const ModelConfig& c, const Batch& batch) {
+  const TensorInfo& e = require_weight(ckpt, "model.embed_tokens.weight");
   if (e.shape != Shape{c.vocab, c.hidden})
     throw FormatError(where(ckpt.label(), e.name) + "shape " + shape_string(e.shape) + ", config.json implies " +
                       shape_string({c.vocab, c.hidden}));
@@ -26,7 +26,7 @@ Mat embed(const Checkpoint& ckpt, const ModelConfig& c, const Batch& batch) {
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < batch.n_tokens(); ++t) {
     try {
-      read_rows_f32(e, batch.tokens[t], batch.tokens[t] + 1, H.row(t).data());
+      ckpt.read_rows(e, batch.tokens[t], batch.tokens[t] + 1, H.row(t).data());
     } catch (...) {
 #pragma omp critical
       if (!error) error = std::current_exception();
@@ -43,9 +43,17 @@ void add_norm(const Mat& H, Mat& X, const Weight& w, double eps) {
 
 }  // namespace
 
-Engine::Engine(const Checkpoint& ckpt, EngineOptions options) : ckpt_(ckpt), options_(options) {
-  if (!ckpt.has_config()) throw FormatError(ckpt.label() + ": no config.json; the forward pass needs the architecture");
-  config_ = resolve_config(ckpt.config(), ckpt.config_path().string());
+Engine::Engine(const Checkpoint& ckpt, EngineOptions options)
+    : owned_(std::make_unique<CheckpointWeights>(ckpt)), ckpt_(*owned_), checkpoint_(&ckpt), options_(options) {
+  configure();
+}
+
+Engine::Engine(const WeightSource& source, EngineOptions options) : ckpt_(source), options_(options) { configure(); }
+
+void Engine::configure() {
+  const WeightSource& ckpt = ckpt_;
+  if (ckpt.config().is_null()) throw FormatError(ckpt.label() + ": no config.json; the forward pass needs the architecture");
+  config_ = resolve_config(ckpt.config(), ckpt.config_label());
   if (config_.family->attention != AttentionKind::kStandard)
     throw UnsupportedError(ckpt.label() + ": the forward pass for " + std::string(config_.family->model_type) +
                            " (MLA attention, group-limited sigmoid routing) is not implemented; inspect works");
@@ -105,8 +113,8 @@ void Engine::run(const Batch& batch, Observer& observer) const {
   add_norm(H, X, norm, c.rms_norm_eps);
   observer.activation(Site::kFinalNorm, -1, X);
   if (!observer.wants_logits()) return;
-  bool stored = ckpt_.find_tensor("lm_head.weight") != nullptr;
-  if (!stored && !c.tie_embeddings) ckpt_.require_tensor("lm_head.weight");  // throws: untied but missing
+  bool stored = ckpt_.find("lm_head.weight") != nullptr;
+  if (!stored && !c.tie_embeddings) require_weight(ckpt_, "lm_head.weight");  // throws: untied but missing
   Weight head = load_weight(ckpt_, stored ? "lm_head.weight" : "model.embed_tokens.weight", {c.vocab, c.hidden});
   const int64_t n_windows = static_cast<int64_t>(batch.windows.size());
 #pragma omp parallel

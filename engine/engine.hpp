@@ -5,12 +5,16 @@
 // qwen2_moe (shared expert), qwen3_moe, olmoe (full-width q/k norm); tied embeddings.
 // Results are bit-identical for any thread count, and a token's values depend only on the
 // segment of windows it is computed with (text/batch.hpp), so any split of a batch at segment
-// boundaries gives the same values as the whole batch.
+// boundaries gives the same values as the whole batch. Weights come from a checkpoint or from any
+// WeightSource (e.g. a plan not written yet).
 #pragma once
+#include <memory>
+
 #include "formats/checkpoint.hpp"
 #include "text/batch.hpp"
 #include "model/model_config.hpp"
 #include "engine/observer.hpp"
+#include "engine/weight_source.hpp"
 
 namespace moeforge {
 
@@ -22,15 +26,21 @@ struct EngineOptions {
 class Engine {
  public:
   explicit Engine(const Checkpoint& ckpt, EngineOptions options = {});
+  explicit Engine(const WeightSource& source, EngineOptions options = {});  // the source must outlive the engine
   const ModelConfig& config() const { return config_; }
-  const Checkpoint& checkpoint() const { return ckpt_; }
+  std::string label() const { return ckpt_.label(); }
+  // The checkpoint the engine reads, or null when it reads another WeightSource (a plan).
+  const Checkpoint* checkpoint() const { return checkpoint_; }
   // Windows are computed together in segments of at most this many tokens (text/batch.hpp).
   int64_t segment_tokens() const { return options_.chunk_tokens; }
   void run(const Batch& batch, Observer& observer) const;
 
  private:
+  void configure();
   void check_batch(const Batch& batch) const;
-  const Checkpoint& ckpt_;
+  std::unique_ptr<CheckpointWeights> owned_;
+  const WeightSource& ckpt_;
+  const Checkpoint* checkpoint_ = nullptr;
   ModelConfig config_;
   EngineOptions options_;
 };

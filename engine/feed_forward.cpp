@@ -12,7 +12,7 @@ namespace {
 
 constexpr int64_t kExpertRows = 512;  // rows per expert GEMM, bounds per-thread scratch
 
-MlpWeights load_mlp(const Checkpoint& ckpt, const Family& f, Role role, int layer, int expert, int64_t width, int64_t hidden) {
+MlpWeights load_mlp(const WeightSource& ckpt, const Family& f, Role role, int layer, int expert, int64_t width, int64_t hidden) {
   auto name = [&](Proj p) {
     const TensorPattern* t = find_pattern(f, role, p);
     if (t == nullptr) throw UnsupportedError(std::string(f.model_type) + " has no tensor for this FFN role");
@@ -47,11 +47,11 @@ MoeChunk MoeChunk::slice(int64_t from, int64_t to) const {
   return c;
 }
 
-MlpWeights load_dense_mlp(const Checkpoint& ckpt, const ModelConfig& c, int layer) {
+MlpWeights load_dense_mlp(const WeightSource& ckpt, const ModelConfig& c, int layer) {
   return load_mlp(ckpt, *c.family, Role::kFfn, layer, -1, c.intermediate, c.hidden);
 }
 
-MoeWeights load_moe(const Checkpoint& ckpt, const ModelConfig& c, int layer) {
+MoeWeights load_moe(const WeightSource& ckpt, const ModelConfig& c, int layer) {
   const Family& f = *c.family;
   MoeWeights w;
   w.router = load_weight(ckpt, expand(find_pattern(f, Role::kRouter)->pattern, layer), {c.n_experts, c.hidden});

@@ -12,7 +12,7 @@
 #include "model/model_config.hpp"
 #include "text/batch.hpp"
 #include "engine/observer.hpp"
-#include "engine/weights.hpp"
+#include "engine/weight_source.hpp"
 
 namespace moeforge {
 
@@ -28,8 +28,8 @@ struct MoeWeights {
   Weight shared_gate;
 };
 
-MlpWeights load_dense_mlp(const Checkpoint& ckpt, const ModelConfig& c, int layer);
-MoeWeights load_moe(const Checkpoint& ckpt, const ModelConfig& c, int layer);
+MlpWeights load_dense_mlp(const WeightSource& ckpt, const ModelConfig& c, int layer);
+MoeWeights load_moe(const WeightSource& ckpt, const ModelConfig& c, int layer);
 
 // Y[n, hidden] = MLP(X[n, hidden]), on the calling thread.
 void mlp_rows(const MlpWeights& w, const float* X, int64_t n, float* Y);

@@ -64,8 +64,9 @@ const double* take(const TensorIndex& index, const std::string& label, const std
   return t->values.data();
 }
 
-nlohmann::json meanings() {
+nlohmann::json meanings(bool router_gram) {
   nlohmann::json m = nlohmann::json::object();
+  if (router_gram) m["router_input_gram"] = "[H,H] sum over all tokens of x x^T, x the router input (MoE layers)";
   for (const auto& f : kVecFields) m[f.name] = f.meaning;
   for (const auto& f : kMatFields) m[f.name] = f.meaning;
   m["router_input_sum"] = "[H] sum of the post-attention-norm hidden state (router input) over all tokens";
@@ -88,6 +89,7 @@ StatsTensors to_tensors(const CalibrationStats& s) {
       if (!s.moe_layer[static_cast<size_t>(l)]) continue;
       const ExpertLayerStats& e = fs.experts[static_cast<size_t>(l)];
       add(out, prefix(fi, l) + "tokens", &e.tokens, {1});
+      if (s.router_gram) add(out, prefix(fi, l) + "router_input_gram", fs.router_input_gram[static_cast<size_t>(l)].data(), {s.hidden, s.hidden});
       for (const auto& f : kVecFields) add(out, prefix(fi, l) + f.name, (e.*f.member).data(), {s.n_experts});
       for (const auto& f : kMatFields) {
         const MatD& m = e.*f.member;
@@ -97,7 +99,8 @@ StatsTensors to_tensors(const CalibrationStats& s) {
   }
   out.description = {{"version", kVersion}, {"model", s.model}, {"model_type", s.model_type}, {"n_layers", s.n_layers},
                      {"hidden", s.hidden}, {"n_experts", s.n_experts}, {"top_k", s.top_k}, {"moe_layers", s.moe_layer},
-                     {"all_outputs", s.all_outputs}, {"files", files}, {"stats", meanings()}};
+                     {"all_outputs", s.all_outputs}, {"files", files}, {"stats", meanings(s.router_gram)}};
+  if (s.router_gram) out.description["router_gram"] = true;
   if (!s.run.is_null()) out.description["run"] = s.run;
   return out;
 }
@@ -116,6 +119,7 @@ CalibrationStats from_tensors(const StatsTensors& stats, const std::string& labe
     s.top_k = d.at("top_k");
     s.moe_layer = d.at("moe_layers").get<std::vector<bool>>();
     s.all_outputs = d.at("all_outputs");
+    s.router_gram = d.value("router_gram", false);
     if (d.contains("run")) s.run = d["run"];
     if (s.n_layers < 0 || s.hidden < 0 || s.n_experts < 0 || s.moe_layer.size() != static_cast<size_t>(s.n_layers))
       throw FormatError(label + ": malformed statistics description (moe_layers has the wrong length, or a negative size)");
@@ -127,6 +131,11 @@ CalibrationStats from_tensors(const StatsTensors& stats, const std::string& labe
       for (int l = 0; l < s.n_layers; ++l) {
         f.router_input_sum.push_back(Eigen::Map<const VecD>(take(t, label, prefix(fi, l) + "router_input_sum", {s.hidden}), s.hidden));
         if (!s.moe_layer[static_cast<size_t>(l)]) continue;
+        if (s.router_gram) {
+          f.router_input_gram.resize(static_cast<size_t>(s.n_layers));
+          f.router_input_gram[static_cast<size_t>(l)] =
+              Eigen::Map<const MatD>(take(t, label, prefix(fi, l) + "router_input_gram", {s.hidden, s.hidden}), s.hidden, s.hidden);
+        }
         ExpertLayerStats& e = f.experts[static_cast<size_t>(l)];
         e.init(s.n_experts, s.hidden, s.all_outputs);
         e.tokens = *take(t, label, prefix(fi, l) + "tokens", {1});

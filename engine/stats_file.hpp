@@ -13,6 +13,8 @@
 //     files.{f}.layers.{l}.{stat}              MoE layers:  count gate_sum prob_sum reap_sum
 //         ean_sum max_act easy_ep_sum logit_sum top1_count [E]; tokens [1]; output_sum [E,H];
 //         logit_gram coactivation [E,E]; with all_outputs also all_output_sum [E,H], output_cos_sum [E,E]
+//     files.{f}.layers.{l}.router_input_gram   [H,H]        MoE layers, when "router_gram" is true
+//         (description key added in version 1 files; absent means false): Σ x xᵀ of the router input
 // Every value is a sum, count or maximum (see calibration_stats.hpp), so files merge exactly
 // (rules in stats_tensors.hpp). Readers ignore tensors they do not know; merging keeps them.
 #pragma once

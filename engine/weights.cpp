@@ -20,6 +20,9 @@ Weight::Weight(const TensorInfo& t) : name_(t.name), info_(&t), rows_(t.shape.si
   }
 }
 
+Weight::Weight(std::string name, std::vector<float> values, int64_t rows, int64_t cols)
+    : name_(std::move(name)), owned_(std::move(values)), data_(owned_.data()), rows_(rows), cols_(cols) {}
+
 Weight::~Weight() { release(); }
 
 Weight::Weight(Weight&& o) noexcept { *this = std::move(o); }
@@ -44,17 +47,6 @@ void Weight::release() {
     info_->file->mapping().release(info_->file->header().data_start + info_->begin, info_->nbytes());
   mapped_ = false;
   data_ = nullptr;
-}
-
-Weight load_weight(const Checkpoint& ckpt, const std::string& name, const Shape& expected) {
-  const TensorInfo& t = ckpt.require_tensor(name);
-  if (!expected.empty() && t.shape != expected)
-    throw FormatError(where(ckpt.label(), name) + "shape " + shape_string(t.shape) + ", config.json implies " + shape_string(expected));
-  return Weight(t);
-}
-
-Weight load_optional(const Checkpoint& ckpt, const std::string& name, const Shape& expected) {
-  return ckpt.find_tensor(name) == nullptr ? Weight() : load_weight(ckpt, name, expected);
 }
 
 }  // namespace moeforge

@@ -18,6 +18,8 @@ class Weight {
  public:
   Weight() = default;
   explicit Weight(const TensorInfo& t);
+  // Values computed elsewhere (a tensor of a plan), [rows, cols] row-major.
+  Weight(std::string name, std::vector<float> values, int64_t rows, int64_t cols);
   ~Weight();
   Weight(Weight&&) noexcept;
   Weight& operator=(Weight&&) noexcept;
@@ -41,10 +43,5 @@ class Weight {
   int64_t rows_ = 0, cols_ = 0;
   bool mapped_ = false;
 };
-
-// Loads a tensor, checking its shape; throws FormatError naming the checkpoint and tensor.
-Weight load_weight(const Checkpoint& ckpt, const std::string& name, const Shape& expected);
-// The same, or an empty Weight when the checkpoint lacks the tensor.
-Weight load_optional(const Checkpoint& ckpt, const std::string& name, const Shape& expected);
 
 }  // namespace moeforge

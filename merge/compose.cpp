@@ -1,10 +1,14 @@
 #include "merge/compose.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <numeric>
 
 #include "core/error.hpp"
 #include "formats/convert_plan.hpp"
+#include "engine/plan_weights.hpp"
+#include "merge/append_experts.hpp"
 #include "merge/compatibility.hpp"
 #include "merge/moe_config.hpp"
 #include "merge/tensor_producers.hpp"
@@ -37,8 +41,10 @@ DType new_tensor_dtype(const ComposeSpec& s, const DenseInput& first) {
 
 }  // namespace
 
-Plan plan_compose(const ComposeSpec& s) {
+Plan plan_compose(const ComposeSpec& s, std::vector<LayerAccuracy>* accuracy) {
+  if (s.moe) return plan_append(s, accuracy);
   if (s.experts.empty()) throw UsageError("compose needs at least one --expert");
+  if (s.shared == SharedWeights::kKeep) throw UsageError("--shared keep needs --moe (the MoE whose shared weights are kept)");
   std::vector<DenseInput> experts;
   for (size_t i = 0; i < s.experts.size(); ++i) experts.push_back(dense_input(*s.experts[i], "--expert " + std::to_string(i)));
   for (size_t i = 1; i < experts.size(); ++i) check_fit(experts[0], experts[i], s.pad_experts);
@@ -56,9 +62,9 @@ Plan plan_compose(const ComposeSpec& s) {
 
   MoeShape shape;
   shape.experts = static_cast<int>(experts.size());
-  shape.experts_per_token = std::min<int>(s.experts_per_token, shape.experts);
+  shape.experts_per_token = std::min<int>(s.experts_per_token.value_or(2), shape.experts);
   for (const auto& e : experts) shape.expert_width = std::max(shape.expert_width, e.config.intermediate);
-  shape.renormalize = s.renormalize;
+  shape.renormalize = s.renormalize.value_or(true);
   if (!target.shared_ffn_key.empty()) {
     if (s.shared_expert) shared_src = dense_input(*s.shared_expert, "--shared-expert");
     else if (base) shared_src = base;
@@ -78,6 +84,9 @@ Plan plan_compose(const ComposeSpec& s) {
   bool needs_base = s.router.method == RouterMethod::kHidden || s.router.method == RouterMethod::kMergekitHidden;
   if (needs_base && !base) throw UsageError(std::string("--router ") + router_method_name(s.router.method) + " runs the base model: pass --base PATH");
   if (s.shared_gate_from_router && target.shared_ffn_key.empty()) throw UsageError(arch + " has no shared expert gate to initialise");
+  if (s.shared_gate_from_router && router_is_fitted(s.router.method))
+    throw UsageError(std::string("--shared-gate router takes its row like embed/hidden/centroid routers; --router ") +
+                     router_method_name(s.router.method) + " fits only the router");
   const int rows = shape.experts + (s.shared_gate_from_router ? 1 : 0);
   if (s.shared_gate_from_router) models.per_row.push_back(shared_src->ckpt);
   auto routers = std::make_shared<std::vector<std::vector<double>>>(init_routers(s.router, models, rows, out.n_layers, out.hidden, out.moe_layer, &warnings));
@@ -87,7 +96,7 @@ Plan plan_compose(const ComposeSpec& s) {
                        std::to_string(experts.size()) + " experts");
 
   std::vector<double> w = shared_weights(s);
-  std::vector<const TensorInfo*> none;
+  std::vector<RouterSlot> slots;
   DType fresh = new_tensor_dtype(s, experts[0]);
   for (const auto& e : expected_tensors(out)) {
     Role role = e.pattern->role;
@@ -106,7 +115,8 @@ Plan plan_compose(const ComposeSpec& s) {
       plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));
     } else if (role == Role::kRouter) {
       const auto& all = (*routers)[static_cast<size_t>(e.layer)];
-      auto values = std::make_shared<const std::vector<double>>(all.begin(), all.begin() + shape.experts * out.hidden);
+      auto values = std::make_shared<std::vector<double>>(all.begin(), all.begin() + shape.experts * out.hidden);
+      slots.push_back({e.layer, values});
       plan.tensors.push_back(from_values(values, {shape.experts, out.hidden}, e.name, fresh,
                                          std::string("router: ") + router_method_name(s.router.method)));
     } else if (role == Role::kSharedExpertGate && s.shared_gate_from_router) {
@@ -147,8 +157,35 @@ Plan plan_compose(const ComposeSpec& s) {
   plan.side_files = reference.ckpt->side_files();
   for (const auto& e : experts) plan.inputs.push_back(e.ckpt->path());
   if (base) plan.inputs.push_back(base->ckpt->path());
+  settle_routers(plan, s, slots, one_class_per_expert(shape.experts), accuracy, &warnings);
   add_plan_notes(plan, reference.ckpt->config(), warnings);
   return plan;
 }
 
+void settle_routers(Plan& plan, const ComposeSpec& s, const std::vector<RouterSlot>& slots, const std::vector<int>& class_of_expert,
+                    std::vector<LayerAccuracy>* accuracy, std::vector<std::string>* warnings) {
+  const bool fitted = router_is_fitted(s.router.method);
+  if (!fitted && accuracy == nullptr) return;
+  const size_t classes = static_cast<size_t>(1 + *std::max_element(class_of_expert.begin(), class_of_expert.end()));
+  if (s.router.positive.size() != classes)
+    throw UsageError((fitted ? std::string("--router ") + router_method_name(s.router.method) + " fits from"
+                             : std::string("--report measures routing accuracy on")) +
+                     " one data file per expert (--router-data/--router-bytes, " + std::to_string(classes) + "), found " +
+                     std::to_string(s.router.positive.size()));
+  DataSet data = combine(s.router.positive);
+  RouterFitRequest r{s.router.method, s.router.fit, class_of_expert, s.router.threads};
+  std::vector<LayerAccuracy> measured;
+  if (fitted) {
+    measured = fit_routers(plan, s.label, slots, data, r, warnings);
+  } else {
+    PlanWeights weights(plan, s.label);
+    measured = routing_accuracy(Engine(weights, {.threads = s.router.threads}), data, class_of_expert);
+  }
+  for (const auto& a : measured) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "layer %d router: top-1 routing accuracy %.4f on the router data", a.layer, a.accuracy());
+    plan.notes.push_back(buf);
+  }
+  if (accuracy) *accuracy = std::move(measured);
+}
 }  // namespace moeforge

@@ -89,13 +89,16 @@ const DataFile* negative_for(const RouterInit& init, int row) {
 
 }  // namespace
 
-constexpr const char* kMethodNames[] = {"random", "zero", "embed", "hidden", "centroid", "mergekit-hidden", "cheap-embed", "uniform-random"};
+constexpr const char* kMethodNames[] = {"random",      "zero",           "embed", "hidden",  "centroid", "mergekit-hidden",
+                                        "cheap-embed", "uniform-random", "ridge", "logistic"};
 
 RouterMethod parse_router_method(const std::string& name) {
-  for (int i = 0; i < 8; ++i)
+  for (int i = 0; i < 10; ++i)
     if (name == kMethodNames[i]) return static_cast<RouterMethod>(i);
-  throw UsageError("--router \"" + name + "\": expected random, zero, embed, hidden, centroid, mergekit-hidden, cheap-embed or uniform-random");
+  throw UsageError("--router \"" + name + "\": expected random, zero, embed, hidden, centroid, ridge, logistic, mergekit-hidden, cheap-embed or uniform-random");
 }
+
+bool router_is_fitted(RouterMethod m) { return m == RouterMethod::kRidge || m == RouterMethod::kLogistic; }
 
 const char* router_method_name(RouterMethod m) { return kMethodNames[static_cast<int>(m)]; }
 
@@ -134,7 +137,9 @@ std::vector<std::vector<double>> init_routers(const RouterInit& init, const Rout
   };
 
   switch (init.method) {
-    case RouterMethod::kZero: return out;
+    case RouterMethod::kZero:
+    case RouterMethod::kRidge:  // filled by fit_routers, which runs the MoE being built
+    case RouterMethod::kLogistic: return out;
     case RouterMethod::kRandom:
       for (int l = 0; l < n_layers; ++l) {
         SeededStream stream(init.seed, fnv1a("router." + std::to_string(l)));

@@ -13,20 +13,26 @@
 //   cheap-embed      the normalised sum of the prompts' token embeddings, every layer alike; with
 //                    negatives, normalise(pos) − normalise(neg), normalised again
 //   uniform-random   U(−1/√hidden, 1/√hidden), seeded
+// and fitted from each expert's data in the MoE being built (router_fit.hpp, router_fit_pass.hpp):
+//   ridge            DUME ridge regression of the expert labels on the router input
+//   logistic         multinomial logistic regression on the same
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "formats/checkpoint.hpp"
+#include "merge/router_fit.hpp"
 #include "text/token_data.hpp"
 
 namespace moeforge {
 
-enum class RouterMethod { kRandom, kZero, kEmbed, kHidden, kCentroid, kMergekitHidden, kCheapEmbed, kUniformRandom };
+enum class RouterMethod { kRandom, kZero, kEmbed, kHidden, kCentroid, kMergekitHidden, kCheapEmbed, kUniformRandom, kRidge, kLogistic };
 RouterMethod parse_router_method(const std::string& name);
 const char* router_method_name(RouterMethod m);
 bool router_needs_data(RouterMethod m);
+// Ridge and logistic: fitted by running the MoE being built (fit_routers), not by init_routers.
+bool router_is_fitted(RouterMethod m);
 
 struct RouterInit {
   RouterMethod method = RouterMethod::kRandom;
@@ -35,6 +41,7 @@ struct RouterInit {
   int threads = 0;
   std::vector<DataFile> positive;  // one per routed row (embed/hidden/centroid)
   std::vector<DataFile> negative;  // none, one for all rows, or one per row
+  FitOptions fit;                  // ridge / logistic: λ and the row scale
 };
 
 struct RouterModels {
@@ -43,7 +50,8 @@ struct RouterModels {
   const Checkpoint* embedding = nullptr;   // embed: where model.embed_tokens.weight comes from
 };
 
-// rows[l] holds the [rows × hidden] router of layer l (row-major), empty for dense layers.
+// rows[l] holds the [rows × hidden] router of layer l (row-major), empty for dense layers. Fitted
+// methods get zeros here: fit_routers fills them.
 std::vector<std::vector<double>> init_routers(const RouterInit& init, const RouterModels& models, int rows, int n_layers,
                                               int64_t hidden, const std::vector<bool>& moe_layer, std::vector<std::string>* warnings);
 

@@ -25,7 +25,7 @@ namespace {
 
 // The option of each verb that takes the previous step's output ("" : it takes none).
 const std::map<std::string, std::string> kChainInput = {
-    {"compose", ""}, {"upcycle", "model"}, {"prune", "model"}, {"merge-experts", "model"}, {"convert", "input"}, {"merge", ""}};
+    {"compose", ""}, {"upcycle", "model"}, {"prune", "model"}, {"merge-experts", "model"}, {"fit-router", "model"}, {"convert", "input"}, {"merge", ""}};
 // Options `moeforge run` decides for every step.
 const char* kRunnerOptions[] = {"output", "dry-run", "force", "threads", "json", "quiet"};
 
