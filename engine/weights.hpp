@@ -20,6 +20,8 @@ class Weight {
  public:
   Weight() = default;
   explicit Weight(const TensorInfo& t);
+  // Owned values (e.g. a dequantised or re-laid-out expert), rows × cols.
+  Weight(std::string name, int64_t rows, int64_t cols, std::vector<float> values);
   ~Weight();
   Weight(Weight&&) noexcept;
   Weight& operator=(Weight&&) noexcept;

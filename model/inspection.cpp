@@ -131,7 +131,7 @@ Shape expected_shape(const ExpectedTensor& e, const ModelConfig& c) {
     case Role::kFfnNorm: return {c.hidden};
     case Role::kAttention: return attention_shape(e.name, c);
     case Role::kQkNorm:
-      if (c.family->qk_norm == QkNormKind::kPerHead) return {c.head_dim};
+      if (c.qk_norm == QkNormKind::kPerHead) return {c.head_dim};
       return {(e.name.find("q_norm") != std::string::npos ? c.n_heads : c.n_kv_heads) * c.head_dim};
     case Role::kFfn: return ffn_shape(e.pattern->proj, bias, c.intermediate, c.hidden);
     case Role::kExpert: return ffn_shape(e.pattern->proj, bias, c.expert_intermediate, c.hidden);
