@@ -1,5 +1,6 @@
 #include "compress/reduced_moe.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -12,15 +13,15 @@ namespace {
 
 bool singleton(const OutputExpert& e) { return e.members.size() == 1; }
 
-// Rows of a router-shaped tensor ([E, H], or [E] for biases): kept rows copied raw, merged rows as
-// weighted means in float64.
-OutputTensor router_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name, DType dtype) {
+// Rows along the expert axis of a router-shaped tensor ([E, H], or [E] for biases) or of a fused
+// expert tensor ([E, ...], gpt-oss): kept rows copied raw, merged rows as weighted means in float64.
+OutputTensor expert_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name, DType dtype) {
   OutputTensor t;
   t.name = name;
   t.dtype = dtype;
   t.shape = src.shape;
   t.shape[0] = static_cast<int64_t>(experts.size());
-  const int64_t width = src.shape.size() > 1 ? src.shape[1] : 1;
+  const int64_t width = src.shape[0] > 0 ? src.numel() / src.shape[0] : 0;
   bool all_kept = dtype == src.dtype && std::all_of(experts.begin(), experts.end(), singleton);
   t.source = all_kept ? "rows of " + src.name : "rows of " + src.name + ", merged rows averaged";
   const TensorInfo* s = &src;
@@ -39,6 +40,29 @@ OutputTensor router_rows(const TensorInfo& src, const std::vector<OutputExpert>&
     from_f64(dtype, values.data(), values.size(), out);
   };
   return t;
+}
+
+// A fused expert tensor of gpt-oss: kept experts are sliced along dim 0 (MXFP4 blocks and scales
+// stay U8, copied as they are); merging would need the experts unpacked, which is not implemented.
+OutputTensor fused_expert_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name,
+                               const std::optional<DType>& requested) {
+  if (!std::all_of(experts.begin(), experts.end(), singleton))
+    throw UnsupportedError(name + ": merging experts stored as fused gpt-oss tensors is not implemented (prune works); hint: use prune");
+  return expert_rows(src, experts, name, src.dtype == DType::kU8 ? DType::kU8 : output_dtype(requested, src.dtype));
+}
+
+// The new expert count and experts per token under every key the config spells them with.
+void update_expert_counts(const ModelConfig& c, int count, nlohmann::json& config) {
+  for (const std::string& key : expert_count_keys(c)) config[key] = count;
+  config["num_experts_per_tok"] = std::min(c.top_k, count);
+  if (config.contains("experts_per_token")) config["experts_per_token"] = std::min(c.top_k, count);  // gpt-oss duplicate
+  if (c.family->router == RouterKind::kSigmoidGroupTopK) {
+    config["topk_group"] = std::min<int64_t>(c.topk_group, c.n_group);
+    if (count / c.n_group < 2)
+      throw UsageError(std::to_string(count) + " experts in n_group = " + std::to_string(c.n_group) + " groups leave fewer than 2 per group; " +
+                       std::string(c.family->model_type) + " routing scores groups by their 2 best experts (transformers fails on it); keep at least " +
+                       std::to_string(2 * c.n_group) + " experts");
+  }
 }
 
 }  // namespace
@@ -74,10 +98,7 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
 
   Plan plan;
   plan.config = s.model->config();
-  plan.config[std::string(f.experts_key)] = count;
-  plan.config["num_experts_per_tok"] = std::min(c.top_k, count);
-  if (f.router == RouterKind::kSigmoidGroupTopK)
-    plan.config["topk_group"] = std::min<int64_t>(c.topk_group, c.n_group);
+  update_expert_counts(c, count, plan.config);
   ModelConfig out = resolve_config(plan.config, "the reduced config");
   for (const auto& e : expected_tensors(out)) {
     const auto* layer = e.layer >= 0 ? &s.layers[static_cast<size_t>(e.layer)] : nullptr;
@@ -96,7 +117,9 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
       }
     } else if (role == Role::kRouter || role == Role::kRouterBias) {
       const TensorInfo& src = s.model->require_tensor(e.name);
-      plan.tensors.push_back(router_rows(src, *layer, e.name, output_dtype(s.dtype, src.dtype)));
+      plan.tensors.push_back(expert_rows(src, *layer, e.name, output_dtype(s.dtype, src.dtype)));
+    } else if (role == Role::kFusedExpert) {
+      plan.tensors.push_back(fused_expert_rows(s.model->require_tensor(e.name), *layer, e.name, s.dtype));
     } else {
       const TensorInfo& src = s.model->require_tensor(e.name);
       plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));
