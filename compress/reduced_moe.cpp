@@ -127,6 +127,7 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
   }
   set_torch_dtype(plan.config, plan);
   plan.side_files = s.model->side_files();
+  plan.expert_layout = s.model->expert_layout();
   plan.inputs.push_back(s.model->path());
   return plan;
 }

@@ -217,6 +217,8 @@ ParamTable writer_params() {
   return {
       {.name = "dtype", .type = T::kChoice, .help = "output dtype (default: keep each input tensor's)",
        .choices = {"bf16", "f16", "f32", "f64"}},
+      {.name = "layout", .type = T::kChoice,
+       .help = "routed experts per expert or in the transformers-v5 fused layout (default: the input's)", .choices = {"per-expert", "fused"}},
       {.name = "max-shard-size", .type = T::kSize, .default_value = "5GB", .help = "largest shard, e.g. 500MB, 5GB, 2GiB"},
       threads_param(),
       {.name = "dry-run", .type = T::kFlag, .help = "print the plan and write nothing", .affects_output = false},

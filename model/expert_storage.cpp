@@ -120,8 +120,10 @@ void check_expert_storage(const Checkpoint& ckpt, const ModelConfig& c) {
       continue;
     }
     const int64_t E = c.n_experts, H = c.hidden, I = c.expert_intermediate;
-    if (const TensorInfo* t = ckpt.find_tensor(layer_prefix(l) + "gate_up_proj")) check_shape(ckpt, c, *t, {E, 2 * I, H});
-    if (const TensorInfo* t = ckpt.find_tensor(layer_prefix(l) + "down_proj")) check_shape(ckpt, c, *t, {E, H, I});
+    for (const TensorInfo* t : ckpt.fused_expert_tensors()) {
+      if (t->name == layer_prefix(l) + "gate_up_proj") check_shape(ckpt, c, *t, {E, 2 * I, H});
+      if (t->name == layer_prefix(l) + "down_proj") check_shape(ckpt, c, *t, {E, H, I});
+    }
   }
 }
 

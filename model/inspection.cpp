@@ -233,7 +233,8 @@ ojson inspect_checkpoint(const Checkpoint& ckpt, const InspectOptions& o) {
       r["expert_intermediate_size"] = c.expert_intermediate;
       bool has_shared = c.shared_intermediate > 0;
       r["shared_experts"] = !has_shared ? 0 : c.family->router == RouterKind::kSigmoidGroupTopK ? config_int_or(c.raw, "n_shared_experts", 1) : 1;
-      r["expert_layout"] = find_pattern(*c.family, Role::kFusedExpert, Proj::kGateUp) == nullptr ? "per-expert"
+      r["expert_layout"] = find_pattern(*c.family, Role::kFusedExpert, Proj::kGateUp) == nullptr
+                               ? (ckpt.expert_layout() == ExpertLayout::kFused ? "fused (transformers v5)" : "per-expert")
                            : c.mxfp4_experts                                    ? "fused (gpt-oss), MXFP4 blocks and scales"
                                                                                 : "fused (gpt-oss, gate/up interleaved)";
       r["shared_expert_intermediate_size"] = c.shared_intermediate;

@@ -5,10 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <span>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "formats/checkpoint.hpp"
+#include "formats/safetensors.hpp"
 #include "tests/e2e/cli_runner.hpp"
 #include "tests/test_support.hpp"
 
@@ -105,6 +109,82 @@ TEST_CASE("gpt_oss MXFP4: pruning copies blocks and scales; the result equals pr
   CHECK(r["warnings"].empty());
 }
 
+// Every tensor of a and b has the same name, dtype, shape and bytes.
+void check_same_tensors(const fs::path& a, const fs::path& b) {
+  moeforge::Checkpoint x(a), y(b);
+  REQUIRE(x.tensors().size() == y.tensors().size());
+  for (const moeforge::TensorInfo* t : x.tensors()) {
+    CAPTURE(t->name);
+    const moeforge::TensorInfo* u = y.find_tensor(t->name);
+    REQUIRE(u != nullptr);
+    CHECK(t->shape == u->shape);
+    auto p = x.data(*t), q = y.data(*u);
+    CHECK((p.size() == q.size() && std::equal(p.begin(), p.end(), q.begin())));
+  }
+}
+
+TEST_CASE("transformers-v5 fused layout: read, written bit for bit like transformers, round trip, prune keeps the layout") {
+  ScratchDir scratch("fused");
+  fs::path fused = scratch / "fused", back = scratch / "back";
+  REQUIRE(run_moeforge({"convert", model("tiny-deepseek-v3-yarn"), fused.string(), "--layout", "fused"}).status == 0);
+  REQUIRE(run_moeforge({"convert", fused.string(), back.string(), "--layout", "per-expert"}).status == 0);
+  // transformers 5.2.0's own fused file and its per-expert source: same tensors, same bytes.
+  moeforge::SafetensorsFile mine(fused / "model.safetensors"), theirs(family_model("tiny-deepseek-v3-yarn-fused/model.safetensors"));
+  REQUIRE(mine.tensors().size() == theirs.tensors().size());
+  for (size_t i = 0; i < mine.tensors().size(); ++i) {
+    CAPTURE(mine.tensors()[i].name);
+    CHECK(mine.tensors()[i].name == theirs.tensors()[i].name);
+    auto p = mine.data(mine.tensors()[i]), q = theirs.data(theirs.tensors()[i]);
+    CHECK((p.size() == q.size() && std::equal(p.begin(), p.end(), q.begin())));
+  }
+  check_same_tensors(back, family_model("tiny-deepseek-v3-yarn"));
+  auto r = json_of(run_moeforge({"inspect", model("tiny-deepseek-v3-yarn-fused"), "--json"}));
+  CHECK(r["expert_layout"] == "fused (transformers v5)");
+  CHECK(r["experts_per_layer"][0] == 8);
+  CHECK(r["parameters"]["active_per_token"] == 95112);
+  CHECK(r["warnings"].empty());
+  CHECK(mean_nll(model("tiny-deepseek-v3-yarn-fused")) == mean_nll(model("tiny-deepseek-v3-yarn")));
+  // Pruning a fused checkpoint writes the fused layout (the input's) unless --layout says otherwise.
+  fs::path glm_fused = scratch / "glm-fused", pruned = scratch / "pruned", pruned_flat = scratch / "pruned-flat";
+  REQUIRE(run_moeforge({"convert", model("tiny-glm4-moe"), glm_fused.string(), "--layout", "fused"}).status == 0);
+  REQUIRE(run_moeforge({"prune", glm_fused.string(), pruned.string(), "--keep", "4", "--criterion", "random"}).status == 0);
+  REQUIRE(run_moeforge({"prune", model("tiny-glm4-moe"), pruned_flat.string(), "--keep", "4", "--criterion", "random"}).status == 0);
+  CHECK(json_of(run_moeforge({"inspect", pruned.string(), "--json"}))["expert_layout"] == "fused (transformers v5)");
+  CHECK(json_of(run_moeforge({"inspect", pruned_flat.string(), "--json"}))["expert_layout"] == "per-expert");
+  check_same_tensors(pruned, pruned_flat);
+}
+
+uint64_t fnv1a64(std::span<const std::byte> bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (std::byte b : bytes) h = (h ^ static_cast<uint64_t>(b)) * 0x100000001b3ull;
+  return h;
+}
+
+TEST_CASE("transformers-v5 fused layout of mixtral, qwen3_moe and glm4_moe: names, shapes and bytes as transformers 5.2.0 writes them") {
+  ScratchDir scratch("fused-hashes");
+  struct Case {
+    std::string source, reference;
+  };
+  for (const Case& c : {Case{fixture("models/tiny-mixtral").string(), "tiny-mixtral-fused"},
+                        Case{fixture("models/tiny-qwen3-moe").string(), "tiny-qwen3-moe-fused"},
+                        Case{model("tiny-glm4-moe"), "tiny-glm4-moe-fused"}, Case{model("tiny-glm4-moe-noqknorm"), "tiny-glm4-moe-noqknorm-fused"}}) {
+    CAPTURE(c.reference);
+    fs::path out = scratch / c.reference;
+    REQUIRE(run_moeforge({"convert", c.source, out.string(), "--layout", "fused"}).status == 0);
+    auto want = nlohmann::json::parse(read_text(family_model(c.reference + "/tensors.json")))["tensors"];
+    moeforge::SafetensorsFile mine(out / "model.safetensors");
+    CHECK(mine.tensors().size() == want.size());
+    for (const auto& t : mine.tensors()) {
+      CAPTURE(t.name);
+      REQUIRE(want.contains(t.name));
+      CHECK(want[t.name]["shape"].get<moeforge::Shape>() == t.shape);
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(mine.data(t))));
+      CHECK(want[t.name]["fnv1a64"] == std::string(hex));
+    }
+  }
+}
+
 TEST_CASE("families: malformed inputs give one clear error and write nothing") {
   ScratchDir scratch("families-bad");
   auto fails = [&](const std::vector<std::string>& args, const std::string& text) {
@@ -130,6 +210,9 @@ TEST_CASE("families: malformed inputs give one clear error and write nothing") {
   bytes.replace(at + from.size() - 9, 9, "[4,2,128]");
   write_bytes(mx / "model.safetensors", bytes);
   fails({"eval", mx.string(), "--bytes", corpus()}, "MXFP4 blocks are [experts, rows, columns / 32, 16]");
+  fs::path fused_axis = edited_copy(scratch, "tiny-deepseek-v3-yarn-fused", [](nlohmann::json& c) { c["n_routed_experts"] = 4; c["n_group"] = 2; });
+  fails({"eval", fused_axis.string(), "--bytes", corpus()}, "the fused expert axis holds 8 experts");
+  fails({"prune", model("tiny-gpt-oss"), out, "--keep", "2", "--criterion", "random", "--layout", "per-expert"}, "has no choice of expert layout");
   fails({"merge-experts", model("tiny-gpt-oss"), out, "--groups", "2", "--uniform-weights", "--method", "average"}, "merging them is not implemented");
   fails({"prune", model("tiny-deepseek-v3-yarn"), out, "--keep", "4", "--criterion", "random"}, "fewer than 2 per group");
   CHECK_FALSE(fs::exists(out));

@@ -28,6 +28,7 @@ void golden(const std::string& dir, const std::string& golden_dir) {
 
 TEST_CASE("deepseek_v3: MLA without q_lora_rank, YaRN with mscale, groups, shared experts (atol 1e-4)") {
   golden("tiny-deepseek-v3-yarn", "tiny-deepseek-v3-yarn");
+  golden("tiny-deepseek-v3-yarn-fused", "tiny-deepseek-v3-yarn");  // transformers-v5 fused layout
 }
 
 TEST_CASE("glm4_moe: partial rotary, attention biases, q/k norm on and off (atol 1e-4)") {
