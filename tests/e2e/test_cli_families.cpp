@@ -94,6 +94,23 @@ TEST_CASE("observe, prune (REAP) and eval on glm4_moe and gpt_oss; keep-all prun
   }
 }
 
+TEST_CASE("merge-experts on glm4_moe and deepseek_v3 (sub-moe, full rank); the merged models run") {
+  ScratchDir scratch("families-merge");
+  // tiny-deepseek-v3-yarn has 4 groups of 2: any reduction would leave groups of 1, so use 2 groups.
+  fs::path ds = edited_copy(scratch, "tiny-deepseek-v3-yarn", [](nlohmann::json& c) { c["n_group"] = 2; c["topk_group"] = 1; });
+  for (const std::string& dir : {model("tiny-glm4-moe"), ds.string()}) {
+    CAPTURE(dir);
+    std::string out = (scratch / fs::path(dir).filename().string()).string() + "-merged";
+    REQUIRE(run_moeforge({"merge-experts", dir, out, "--groups", "4", "--bytes", corpus(), "--seq-len", "64", "--max-tokens", "1024"}).status == 0);
+    auto r = json_of(run_moeforge({"inspect", out, "--json"}));
+    CHECK(r["experts_per_layer"].back() == 4);
+    CHECK(r["warnings"].empty());
+    double merged = mean_nll(out), base = mean_nll(dir);
+    CHECK(std::isfinite(merged));
+    CHECK(merged != base);
+  }
+}
+
 TEST_CASE("gpt_oss MXFP4: pruning copies blocks and scales; the result equals pruning the plain copy") {
   ScratchDir scratch("mxfp4");
   std::string plain = (scratch / "plain").string(), mx = (scratch / "mx").string();
