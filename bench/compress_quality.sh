@@ -5,13 +5,15 @@
 #  - the same MoE merged to 3 / 2 experts with sub-moe (full rank and truncated), msmoe, hcsmoe;
 #  - the tiny fixture MoEs (random weights, 8 experts) pruned / merged by 25 % and 50 %, as the
 #    change in bits per byte against the unpruned model (their absolute values mean nothing).
-# Prints markdown tables. Nothing is tuned to these numbers.
+# Prints markdown tables, and draws the btx-bytes rows as bench/results-compress-quality.svg
+# (bench/plot_quality.cpp). Nothing is tuned to these numbers.
 source "$(dirname "$0")/common.sh"
-cmake --build "$root/build" -j"$(nproc)" --target moeforge >/dev/null
+cmake --build "$root/build" -j"$(nproc)" --target moeforge moeforge_bench_plot_quality >/dev/null
 f=$(cd "$root/../shared/fixtures" && pwd)
 btx=$f/models/btx-bytes
 q=$work/quality
 rm -rf "$q" && mkdir -p "$q"
+rows=$q/rows.tsv  # KIND CALIBRATION SERIES KEPT "EN PY DE C", for the figure
 mf() { "$bin/moeforge" "$@" --quiet; }
 evalfiles=("$f"/corpora/{en,py,de,c}/eval.txt)
 bpb() {  # MODEL [max-tokens] → "en py de c" bits per byte
@@ -25,9 +27,13 @@ for cal in en py de c; do
 done
 mf observe "$q/moe" --bytes "$f"/corpora/{en,py,de,c}/calib.txt --seq-len 128 --max-tokens 16384 --all-experts --out "$q/mix.safetensors" >/dev/null
 
+echo "![bits per byte against experts kept, per criterion and method](results-compress-quality.svg)"
+echo
 echo "### Composed btx-bytes MoE: pruning (bits per byte on en / py / de / c eval text)"
 echo
-echo "unpruned (4 experts): $(bpb "$q/moe")"
+unpruned=$(bpb "$q/moe")
+printf "unpruned\t-\t-\t4\t%s\n" "$unpruned" > "$rows"
+echo "unpruned (4 experts): $unpruned"
 echo
 echo "| calibration | criterion | keep 3 of 4 (−25 %) | keep 2 of 4 (−50 %) |"
 echo "| --- | --- | --- | --- |"
@@ -37,7 +43,9 @@ for cal in en py de c mix; do
     for keep in 3 2; do
       out=$q/p-$cal-$crit-$keep
       mf prune "$q/moe" "$out" --stats "$q/$cal.safetensors" --keep $keep --criterion $crit >/dev/null
-      row="$row $(bpb "$out") |"
+      v=$(bpb "$out")
+      printf "prune\t%s\t%s\t%s\t%s\n" "$cal" "$crit" "$keep" "$v" >> "$rows"
+      row="$row $v |"
       rm -rf "$out"
     done
     echo "$row"
@@ -58,11 +66,14 @@ for spec in "sub-moe" "sub-moe --rank 32" "sub-moe --rank 8" "sub-moe --energy 0
       # shellcheck disable=SC2086
       mf merge-experts "$q/moe" "$out" --stats "$q/mix.safetensors" --groups $groups --method $spec >/dev/null
     fi
-    row="$row $(bpb "$out") |"
+    v=$(bpb "$out")
+    printf "merge\tmix\t%s\t%s\t%s\n" "$spec" "$groups" "$v" >> "$rows"
+    row="$row $v |"
     rm -rf "$out"
   done
   echo "$row"
 done
+"$bin/moeforge_bench_plot_quality" "$rows" "$here/results-compress-quality.svg"
 echo
 echo "### Fixture MoEs (random weights, 8 experts): change in bits per byte against the unpruned model, mean over en / py / de / c (first 16384 bytes each)"
 echo

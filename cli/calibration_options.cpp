@@ -20,7 +20,7 @@ std::optional<CalibrationStats> load_calibration(const ParamValues& p, const Che
     return s;
   }
   if (!has_data(p)) return std::nullopt;
-  Engine engine(model, {.threads = static_cast<int>(p.integer("threads"))});
+  Engine engine(model, {.threads = p.count("threads")});
   return observe(engine, load_dataset(p, config.vocab, model.path()), all_outputs);
 }
 

@@ -1,12 +1,17 @@
 #include "cli/checkpoint_source.hpp"
 
 #include "core/error.hpp"
+#include "formats/gguf.hpp"
+#include "model/gguf_checkpoint.hpp"
 
 namespace moeforge {
 
 std::unique_ptr<Checkpoint> open_checkpoint(const RunContext& ctx, const std::string& path) {
   auto it = ctx.planned.find(path);
-  if (it == ctx.planned.end()) return std::make_unique<Checkpoint>(path);
+  if (it == ctx.planned.end()) {
+    if (std::filesystem::is_regular_file(path) && looks_like_gguf(path)) return open_gguf_checkpoint(path);
+    return std::make_unique<Checkpoint>(path);
+  }
   const nlohmann::json& plan = it->second;
   std::vector<TensorInfo> tensors;
   for (const auto& t : plan["tensors"]) {

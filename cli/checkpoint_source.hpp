@@ -1,5 +1,6 @@
 // Opens a verb's input checkpoint: from disk, or — in a recipe's dry run — from the plan of the
-// earlier step that would have written it (names, dtypes, shapes and config; no data).
+// earlier step that would have written it (names, dtypes, shapes and config; no data). A GGUF file
+// is read under Hugging Face names (model/gguf_checkpoint.hpp).
 #pragma once
 #include <memory>
 

@@ -16,7 +16,7 @@ Verb compose_verb() {
   v.name = "compose";
   v.description = "compose dense experts into an MoE (BTX): FFNs become experts, other weights are averaged, routers initialised";
   v.params = with(with(with({
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "expert", .type = T::kPathList, .help = "a dense expert model (repeat; order = expert index)", .required = true},
       {.name = "shared", .type = T::kChoice, .default_value = "uniform", .help = "non-FFN weights: uniform mean (BTX), weighted mean (--weights), or copied from --base",
        .choices = {"uniform", "weighted", "base"}},
@@ -51,7 +51,7 @@ Verb compose_verb() {
     s.weights = p.numbers("weights");
     if (s.shared != SharedWeights::kWeighted && !s.weights.empty()) throw UsageError("--weights needs --shared weighted");
     s.output_arch = p.str("output-arch");
-    s.experts_per_token = static_cast<int>(p.integer("experts-per-token"));
+    s.experts_per_token = p.count("experts-per-token");
     s.pad_experts = p.flag("pad-experts");
     s.renormalize = p.str("norm-topk-prob") == "true";
     s.dtype = requested_dtype(p);

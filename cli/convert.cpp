@@ -13,7 +13,7 @@ Verb convert_verb() {
   v.description = "rewrite a checkpoint: change float dtype (bf16/f16/f32) and/or reshard";
   v.params = with(with({
       {.name = "input", .type = T::kPath, .help = "checkpoint to read", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
   }, writer_params()), output_params());
   v.run = [v](const ParamValues& p, const RunContext& ctx) {
     auto in = open_checkpoint(ctx, p.str("input"));

@@ -45,7 +45,7 @@ class DataReader {
   DataReader(const ParamValues& p, int64_t vocab, std::filesystem::path model, bool allow_empty) : p_(p), model_(std::move(model)) {
     o_.seq_len = p.integer("seq-len");
     o_.max_tokens = p.integer("max-tokens");
-    o_.id_width = static_cast<int>(p.integer("id-width"));
+    o_.id_width = p.count("id-width");
     o_.vocab = vocab;
     o_.allow_empty = allow_empty;
     o_.split_lines = p.flag("split-lines");

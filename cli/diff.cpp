@@ -1,5 +1,7 @@
 // moeforge diff A B: tensor-by-tensor comparison; exit status 0 when equal within --atol.
+#include "cli/checkpoint_source.hpp"
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "core/error.hpp"
 #include "formats/checkpoint_diff.hpp"
 
@@ -18,8 +20,8 @@ Verb diff_verb() {
       threads_param(),
   }, output_params());
   v.run = [](const ParamValues& p, const RunContext&) {
-    Checkpoint a(p.str("a")), b(p.str("b"));
-    auto report = diff_checkpoints(a, b, {p.number("atol"), static_cast<int>(p.integer("threads"))});
+    auto a = open_checkpoint(RunContext{}, p.str("a")), b = open_checkpoint(RunContext{}, p.str("b"));
+    auto report = diff_checkpoints(*a, *b, {p.number("atol"), p.count("threads")});
     emit(p, report, [&] { print_diff(report, static_cast<size_t>(p.integer("max-rows"))); });
     return report["equal"].get<bool>() ? 0 : static_cast<int>(ExitCode::kDifferent);
   };

@@ -1,6 +1,9 @@
 // moeforge eval MODEL (--data FILE... | --bytes FILE...): NLL, perplexity, bits per token/byte.
+#include "cli/checkpoint_source.hpp"
 #include "cli/data_options.hpp"
+#include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "engine/evaluation.hpp"
 
 namespace moeforge {
@@ -12,11 +15,14 @@ Verb eval_verb() {
   v.description = "mean NLL, perplexity and bits per byte of a model on token or byte files";
   v.params = with(with({{.name = "model", .type = T::kPath, .help = "checkpoint", .positional = true, .required = true}}, data_params()),
                   with({{.name = "windows", .type = T::kFlag, .help = "include every window's mean NLL in --json output"},
+                        {.name = "plot", .type = T::kPath, .help = "write an SVG bar chart of bits per byte (or per token) per file", .affects_output = false, .role = PathRole::kOutputFile},
+                        {.name = "force", .type = T::kFlag, .help = "replace an existing --plot file", .affects_output = false},
                         threads_param()},
                        output_params()));
-  v.run = [](const ParamValues& p, const RunContext&) {
-    Checkpoint ckpt(p.str("model"));
-    Engine engine(ckpt, {.threads = static_cast<int>(p.integer("threads"))});
+  v.run = [v](const ParamValues& p, const RunContext&) {
+    auto owned = open_checkpoint(RunContext{}, p.str("model"));
+    const Checkpoint& ckpt = *owned;
+    Engine engine(ckpt, {.threads = p.count("threads")});
     DataSet data = load_dataset(p, engine.config().vocab, ckpt.path());
     auto results = evaluate(engine, data);
     auto report = eval_report(results);
@@ -24,6 +30,7 @@ Verb eval_verb() {
     report["seq_len"] = p.integer("seq-len");
     if (p.flag("windows"))
       for (size_t i = 0; i < results.size(); ++i) report["files"][i]["window_nll"] = results[i].window_nll;
+    if (p.has("plot")) write_file_output(p, "plot", eval_plot(v, p, results));
     emit(p, report, [&] { print_eval(report); });
     return 0;
   };

@@ -1,5 +1,6 @@
 // moeforge inspect PATH: what a checkpoint or GGUF file holds.
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
 #include "formats/checkpoint.hpp"
 #include "formats/gguf.hpp"
 #include "model/inspection.hpp"
@@ -20,7 +21,7 @@ Verb inspect_verb() {
       threads_param(),
   }, output_params());
   v.run = [](const ParamValues& p, const RunContext&) {
-    InspectOptions o{p.flag("tensors"), p.str("filter"), p.flag("stats"), static_cast<int>(p.integer("threads"))};
+    InspectOptions o{p.flag("tensors"), p.str("filter"), p.flag("stats"), p.count("threads")};
     std::filesystem::path path = p.str("path");
     nlohmann::ordered_json report;
     if (std::filesystem::is_regular_file(path) && (looks_like_gguf(path) || path.extension() == ".gguf")) {

@@ -1,7 +1,9 @@
 // moeforge command line: builds one CLI11 subcommand per verb from its parameter table, parses,
 // dispatches, and turns errors into one line on stderr and a distinct exit status.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "core/version.hpp"
@@ -9,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
+#include "core/strings.hpp"
 #include "formats/sharded_writer.hpp"
 
 using namespace moeforge;
@@ -80,6 +83,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<std::unique_ptr<Binder>> binders;
   for (const auto& v : verbs) binders.push_back(std::make_unique<Binder>(app.add_subcommand(v.name, v.description), v));
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const auto& v : verbs) names.push_back(v.name);
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::fprintf(stderr, "moeforge: error: unknown verb \"%s\" (verbs: %s); hint: moeforge --help\n", argv[1], join(names, ", ").c_str());
+      return static_cast<int>(ExitCode::kUsage);
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -95,6 +106,14 @@ int main(int argc, char** argv) {
     } catch (const Error& e) {
       std::fprintf(stderr, "moeforge %s: error: %s\n", b->verb().name.c_str(), e.what());
       return static_cast<int>(e.code());
+    } catch (const std::filesystem::filesystem_error& e) {
+      // The file system refused (read-only folder, name too long, symlink loop, a file where a folder is expected).
+      std::string path = e.path1().empty() ? std::string("(no path)") : e.path1().string();
+      std::fprintf(stderr, "moeforge %s: error: %s: %s\n", b->verb().name.c_str(), path.c_str(), e.code().message().c_str());
+      return static_cast<int>(ExitCode::kIo);
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "moeforge %s: error: out of memory; hint: fewer --threads, or a machine with more memory\n", b->verb().name.c_str());
+      return static_cast<int>(ExitCode::kIo);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "moeforge %s: internal error: %s\n", b->verb().name.c_str(), e.what());
       return static_cast<int>(ExitCode::kInternal);

@@ -4,10 +4,12 @@
 
 #include "cli/calibration_options.hpp"
 #include "cli/checkpoint_source.hpp"
+#include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "compress/expert_merge.hpp"
 #include "core/error.hpp"
+#include "model/inspection.hpp"
 
 namespace moeforge {
 
@@ -17,7 +19,7 @@ ParamTable merge_params() {
   using T = ParamType;
   return {
       {.name = "model", .type = T::kPath, .help = "MoE checkpoint", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "method", .type = T::kChoice, .default_value = "sub-moe", .help = "grouping and merging method",
        .choices = {"sub-moe", "msmoe", "hcsmoe", "average"}},
       {.name = "groups", .type = T::kInt, .help = "merged experts per layer", .min = 1.0},
@@ -47,19 +49,20 @@ Verb merge_experts_verb() {
     const Checkpoint& model = *owned;
     if (!model.has_config()) throw FormatError(model.label() + ": no config.json");
     ModelConfig config = resolve_config(model.config(), model.config_path().string());
+    require_consistent_structure(model, config);
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense model has no experts to merge");
     MergeSpec s;
     s.model = &model;
     s.config = &config;
     s.method = parse_merge_method(p.str("method"));
     if (p.has("groups") && p.has("ratio")) throw UsageError("give either --groups or --ratio");
-    if (p.has("groups")) s.groups = static_cast<int>(p.integer("groups"));
+    if (p.has("groups")) s.groups = p.count("groups");
     if (p.has("ratio")) s.groups = std::max(1, config.n_experts - static_cast<int>(std::floor(config.n_experts * p.number("ratio"))));
     if (p.has("groups-file")) s.fixed = read_groups_file(p.str("groups-file"), config);
     if (s.groups == 0 && s.fixed.empty()) throw UsageError("say how many experts to keep: --groups N, --ratio R or --groups-file");
     if (p.has("rank") && p.has("energy")) throw UsageError("give either --rank or --energy");
     if ((p.has("rank") || p.has("energy")) && s.method != MergeMethod::kSubMoe) throw UsageError("--rank and --energy apply to --method sub-moe");
-    if (p.has("rank")) s.rank.rank = static_cast<int>(p.integer("rank"));
+    if (p.has("rank")) s.rank.rank = p.count("rank");
     if (p.has("energy")) s.rank.energy = p.number("energy");
     s.uniform_weights = p.flag("uniform-weights");
     s.permute = !p.flag("no-permute");
@@ -78,7 +81,12 @@ Verb merge_experts_verb() {
       j["groups"] = r.groups;
       r.plan.extra_files[output_path(p.str("report"))] = j.dump(2) + "\n";
     }
-    if (p.has("plot")) r.plan.extra_files[output_path(p.str("plot"))] = expert_heat_map_svg("merge-experts " + model.label() + " (" + p.str("method") + ")", r.cells, true);
+    if (p.has("plot")) {
+      std::string method = p.str("method") + (p.has("groups-file") ? ", groups from a file" : "");
+      r.plan.extra_files[output_path(p.str("plot"))] =
+          expert_heat_map_svg({.verb = "merge-experts", .model = plot_model_name(model.label()), .method = method, .merging = true, .metadata = plot_metadata(v, p)},
+                              r.cells);
+    }
     r.plan.provenance = provenance(v, p);
     return write_output(r.plan, p, ctx);
   };

@@ -2,10 +2,12 @@
 // a domain does not need.
 #include "cli/calibration_options.hpp"
 #include "cli/checkpoint_source.hpp"
+#include "cli/plot_output.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "compress/prune.hpp"
 #include "core/error.hpp"
+#include "model/inspection.hpp"
 
 namespace moeforge {
 
@@ -15,7 +17,7 @@ ParamTable prune_params() {
   using T = ParamType;
   return {
       {.name = "model", .type = T::kPath, .help = "MoE checkpoint", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "ratio", .type = T::kFloat, .help = "fraction of each layer's experts to drop (rounded down), in (0, 1)",
        .min = 0.0, .max = 1.0, .min_exclusive = true, .max_exclusive = true},
       {.name = "keep", .type = T::kInt, .help = "experts to keep per layer", .min = 1.0},
@@ -44,10 +46,11 @@ Verb prune_verb() {
     const Checkpoint& model = *owned;
     if (!model.has_config()) throw FormatError(model.label() + ": no config.json");
     ModelConfig config = resolve_config(model.config(), model.config_path().string());
+    require_consistent_structure(model, config);
     if (!config.is_moe()) throw UnsupportedError(model.label() + ": a dense " + std::string(config.family->model_type) + " model has no experts to prune");
     SelectionOptions o;
     if (p.has("ratio")) o.ratio = p.number("ratio");
-    if (p.has("keep")) o.keep = static_cast<int>(p.integer("keep"));
+    if (p.has("keep")) o.keep = p.count("keep");
     if (o.ratio && o.keep) throw UsageError("give either --ratio or --keep");
     o.global = p.flag("global");
     o.protect_super_experts = p.flag("protect-super-experts");
@@ -71,7 +74,11 @@ Verb prune_verb() {
     PruneResult r = plan_prune(model, config, sel, scores ? &*scores : nullptr, requested_dtype(p));
     std::string method = manual ? "manual list" : criterion_name(criterion);
     if (p.has("report")) r.plan.extra_files[output_path(p.str("report"))] = expert_report_json("prune", method, r.cells).dump(2) + "\n";
-    if (p.has("plot")) r.plan.extra_files[output_path(p.str("plot"))] = expert_heat_map_svg("prune " + model.label() + " (" + method + ")", r.cells, false);
+    if (p.has("plot"))
+      r.plan.extra_files[output_path(p.str("plot"))] = expert_heat_map_svg(
+          {.verb = "prune", .model = plot_model_name(model.label()), .method = method, .criterion = scores ? criterion_name(criterion) : "",
+           .criterion_meaning = scores ? criterion_meaning(criterion) : "", .global_scale = o.global, .metadata = plot_metadata(v, p)},
+          r.cells);
     r.plan.provenance = provenance(v, p);
     return write_output(r.plan, p, ctx);
   };

@@ -26,7 +26,7 @@ RouterInit router_init(const ParamValues& p, int64_t vocab, const std::filesyste
   r.method = parse_router_method(p.str("router"));
   r.std = p.number("router-std");
   r.seed = static_cast<uint64_t>(p.integer("seed"));
-  r.threads = static_cast<int>(p.integer("threads"));
+  r.threads = p.count("threads");
   r.positive = load_files(p, "router-data", "router-bytes", vocab, model);
   r.negative = load_files(p, "negative-data", "negative-bytes", vocab, model, true);  // an empty file: no negatives for that expert
   return r;

@@ -1,4 +1,5 @@
-// moeforge run RECIPE.yaml [--dry-run] [--out DIR]: a moeforge pipeline or a mergekit-moe config.
+// moeforge run RECIPE.yaml [--dry-run] [--out DIR]: a moeforge pipeline, a mergekit-moe config or a
+// mergekit-yaml (dense merge) config.
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -15,7 +16,7 @@ Verb run_verb(std::vector<Verb> verbs) {
   using T = ParamType;
   Verb v;
   v.name = "run";
-  v.description = "run a recipe: a pipeline of verbs (YAML), or a mergekit-moe config as it is";
+  v.description = "run a recipe: a pipeline of verbs (YAML), or a mergekit-moe or mergekit-yaml config as it is";
   v.params = with({
       {.name = "recipe", .type = T::kPath, .help = "recipe YAML", .positional = true, .required = true},
       {.name = "out", .type = T::kPath, .help = "output directory (overrides the recipe's output:)", .affects_output = false, .role = PathRole::kOutputDir},
@@ -29,7 +30,7 @@ Verb run_verb(std::vector<Verb> verbs) {
     o.out = p.str("out");
     o.dry_run = p.flag("dry-run");
     o.force = p.flag("force");
-    o.threads = static_cast<int>(p.integer("threads"));
+    o.threads = p.count("threads");
     o.quiet = p.flag("quiet");
     o.json = p.flag("json");
     // mergekit-moe prompts through the base model's tokenizer, loaded once per model.

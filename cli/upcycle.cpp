@@ -6,6 +6,7 @@
 #include "cli/checkpoint_source.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
+#include "core/file_io.hpp"
 #include "merge/upcycle.hpp"
 
 namespace moeforge {
@@ -17,7 +18,7 @@ Verb upcycle_verb() {
   v.description = "sparse upcycling: copy (or split) a dense model's FFNs into MoE experts";
   v.params = with(with(with({
       {.name = "model", .type = T::kPath, .help = "dense model", .positional = true, .required = true},
-      {.name = "output", .type = T::kPath, .help = "directory to write", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
+      {.name = "output", .type = T::kPath, .help = "directory to write, or a .gguf file", .positional = true, .required = true, .affects_output = false, .role = PathRole::kOutputDir},
       {.name = "experts", .type = T::kInt, .default_value = "8", .help = "copies of each FFN", .min = 1.0},
       {.name = "granularity", .type = T::kInt, .default_value = "1", .help = "split each copy into this many experts by neurons", .min = 1.0},
       {.name = "experts-per-token", .type = T::kInt, .default_value = "2", .help = "copies each token is routed to (× granularity experts)", .min = 1.0},
@@ -28,13 +29,14 @@ Verb upcycle_verb() {
     auto model = open_checkpoint(ctx, p.str("model"));
     UpcycleSpec s;
     s.model = model.get();
-    s.copies = static_cast<int>(p.integer("experts"));
-    s.granularity = static_cast<int>(p.integer("granularity"));
-    s.experts_per_token = static_cast<int>(p.integer("experts-per-token"));
+    s.copies = p.count("experts");
+    s.granularity = p.count("granularity");
+    s.experts_per_token = p.count("experts-per-token");
     s.noise = p.number("noise");
     s.seed = static_cast<uint64_t>(p.integer("seed"));
     s.output_arch = p.str("output-arch");
     s.dtype = requested_dtype(p);
+    if (!p.flag("dry-run")) s.free_bytes = free_bytes_at(output_path(p.str("output")));
     s.router = router_init(p, model->has_config() ? model->config().value("vocab_size", int64_t{0}) : 0, model->path());
     Plan plan = plan_upcycle(s);
     plan.provenance = provenance(v, p);

@@ -33,7 +33,7 @@ namespace moeforge {
 
 std::vector<Verb> all_verbs() {
   std::vector<Verb> verbs = {inspect_verb(), diff_verb(),    convert_verb(), eval_verb(),  observe_verb(),
-                             compose_verb(), upcycle_verb(), prune_verb(),   merge_experts_verb(), tokenize_verb()};
+                             compose_verb(), upcycle_verb(), prune_verb(),   merge_experts_verb(), merge_verb(), tokenize_verb()};
   verbs.push_back(run_verb(verbs));
   return verbs;
 }

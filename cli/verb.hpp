@@ -29,6 +29,7 @@ Verb compose_verb();
 Verb upcycle_verb();
 Verb prune_verb();
 Verb merge_experts_verb();
+Verb merge_verb();
 Verb tokenize_verb();
 Verb run_verb(std::vector<Verb> verbs);  // runs recipes with the given verbs
 

@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "cli/verb.hpp"
+#include "cli/report_printers.hpp"
+#include "cli/write_gguf_output.hpp"
 #include "core/error.hpp"
 #include "core/output_safety.hpp"
 #include "core/strings.hpp"
@@ -12,7 +14,12 @@
 namespace moeforge {
 
 std::optional<DType> requested_dtype(const ParamValues& p) {
-  return p.has("dtype") ? find_output_dtype(p.str("dtype")) : std::nullopt;
+  if (!p.has("dtype")) return std::nullopt;
+  // GGUF: the plan is computed in float32 and each tensor gets its ggml type when written.
+  if (writes_gguf(p)) return DType::kF32;
+  auto d = find_output_dtype(p.str("dtype"));
+  if (!d) throw UsageError("--dtype " + p.str("dtype") + " is a GGUF type; hint: name the output *.gguf or pass --format gguf");
+  return d;
 }
 
 namespace {
@@ -46,10 +53,14 @@ int write_output(Plan plan, const ParamValues& p, const RunContext& ctx) {
     plan.provenance["recipe"] = ctx.recipe;
     plan.text_files["moeforge-recipe.yaml"] = ctx.recipe_yaml;
   }
+  if (writes_gguf(p)) {
+    if (p.has("layout")) throw UsageError("--layout applies to safetensors output; a GGUF stores its experts llama.cpp's way");
+    return write_gguf_output(plan, p, ctx);
+  }
   apply_expert_layout(plan, p);
   WriteOptions o;
-  o.max_shard_size = p.size("max-shard-size");
-  o.threads = static_cast<int>(p.integer("threads"));
+  if (p.has("max-shard-size")) o.max_shard_size = p.size("max-shard-size");
+  o.threads = p.count("threads");
   o.force = p.flag("force");
   std::filesystem::path out_path = output_path(p.str("output"));
   std::string out = out_path.string();

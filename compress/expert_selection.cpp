@@ -7,6 +7,8 @@
 
 #include "compress/layer_file.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/strings.hpp"
 #include "core/random.hpp"
 #include "formats/checkpoint.hpp"
 
@@ -75,6 +77,12 @@ Scores score_experts(Criterion c, const FileStats* stats, const ModelConfig& m, 
       case Criterion::kRandom: break;
     }
     row.assign(v.data(), v.data() + v.size());
+    // A NaN would rank arbitrarily and silently decide which experts die.
+    for (int e = 0; e < m.n_experts; ++e)
+      if (!std::isfinite(row[static_cast<size_t>(e)]))
+        throw FormatError(stats->file + ": layer " + std::to_string(l) + ", expert " + std::to_string(e) + ": the " + criterion_name(c) +
+                          " score is " + std::to_string(row[static_cast<size_t>(e)]) +
+                          "; hint: the statistics are corrupt or the model produced non-finite activations (moeforge inspect --stats)");
   }
   return out;
 }
@@ -114,7 +122,12 @@ Selection select_experts(const ModelConfig& m, const Scores* scores, const FileS
   bool manual = !o.keep_list.empty() || !o.drop_list.empty();
   if (!manual && !o.ratio && !o.keep) throw UsageError("say how many experts to keep: --ratio R, --keep N, --keep-list or --drop-list");
   if (!manual && scores == nullptr) throw Error(ExitCode::kInternal, "no scores");
+  if (!o.keep_list.empty() && !o.drop_list.empty())
+    throw UsageError("--keep-list and --drop-list both decide which experts stay; give one of them");
   check_budget(o, E);
+  if (o.ratio && std::floor(E * *o.ratio) < 1)
+    warn("--ratio " + format_number(*o.ratio) + " of " + std::to_string(E) + " experts per layer drops none (⌊" + std::to_string(E) + " × " +
+         format_number(*o.ratio) + "⌋ = 0); hint: a larger ratio, or --keep");
   Selection s;
   s.kept.resize(static_cast<size_t>(m.n_layers));
   s.protected_.resize(static_cast<size_t>(m.n_layers));

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "formats/convert_plan.hpp"
 #include "formats/tensor_reader.hpp"
 
@@ -28,9 +29,17 @@ OutputTensor expert_rows(const TensorInfo& src, const std::vector<OutputExpert>&
   t.whole = true;
   t.produce = [s, experts, width, dtype, all_kept](int64_t, int64_t, std::byte* out) {
     if (all_kept) {
-      auto raw = mapped_bytes(*s);
       size_t row = static_cast<size_t>(width) * dtype_size(dtype);
-      for (size_t j = 0; j < experts.size(); ++j) std::memcpy(out + j * row, raw.data() + experts[j].members[0] * row, row);
+      std::vector<std::byte> all;  // a bias [E] is one row: read it whole
+      if (s->shape.size() < 2) {
+        all.resize(static_cast<size_t>(s->numel()) * dtype_size(dtype));
+        copy_rows_raw(*s, 0, 1, all.data());
+      }
+      for (size_t j = 0; j < experts.size(); ++j) {
+        auto e = static_cast<int64_t>(experts[j].members[0]);
+        if (all.empty()) copy_rows_raw(*s, e, e + 1, out + j * row);
+        else std::memcpy(out + j * row, all.data() + static_cast<size_t>(e) * row, row);
+      }
       return;
     }
     std::vector<double> in = read_f64(*s), values(experts.size() * static_cast<size_t>(width), 0.0);
@@ -56,16 +65,43 @@ void update_expert_counts(const ModelConfig& c, int count, nlohmann::json& confi
   for (const std::string& key : expert_count_keys(c)) config[key] = count;
   config["num_experts_per_tok"] = std::min(c.top_k, count);
   if (config.contains("experts_per_token")) config["experts_per_token"] = std::min(c.top_k, count);  // gpt-oss duplicate
-  if (c.family->router == RouterKind::kSigmoidGroupTopK) {
-    config["topk_group"] = std::min<int64_t>(c.topk_group, c.n_group);
-    if (count / c.n_group < 2)
-      throw UsageError(std::to_string(count) + " experts in n_group = " + std::to_string(c.n_group) + " groups leave fewer than 2 per group; " +
-                       std::string(c.family->model_type) + " routing scores groups by their 2 best experts (transformers fails on it); keep at least " +
-                       std::to_string(2 * c.n_group) + " experts");
-  }
 }
 
 }  // namespace
+
+GroupLimit reduced_group_limit(const ModelConfig& c, const std::vector<std::vector<OutputExpert>>& layers) {
+  if (c.n_group <= 1) return {c.n_group, c.topk_group, ""};
+  // Output experts stay in their original order, so the groups survive exactly when every layer
+  // keeps the same number of experts from each group it keeps at all (a merged expert counts in
+  // its first member's group) and the same number of groups.
+  const int per_group = c.n_experts / c.n_group;
+  int groups = -1, kept_per_group = -1;
+  bool even = true;
+  for (size_t l = 0; l < layers.size() && even; ++l) {
+    if (!c.is_moe_layer(static_cast<int>(l))) continue;
+    std::vector<int> counts(static_cast<size_t>(c.n_group), 0);
+    for (const auto& e : layers[l]) ++counts[static_cast<size_t>(e.members[0] / per_group)];
+    int nonempty = 0;
+    for (int n : counts) {
+      if (n == 0) continue;
+      ++nonempty;
+      if (kept_per_group < 0) kept_per_group = n;
+      even = even && n == kept_per_group;
+    }
+    if (groups < 0) groups = nonempty;
+    even = even && nonempty == groups;
+  }
+  const int topk_group = std::min(c.topk_group, groups);
+  // Hugging Face and vLLM score a group by the sum of its two best experts: a group needs two, and
+  // the chosen groups must hold the top-k.
+  std::string why = !even                                 ? "the kept experts are not spread evenly over the original groups"
+                    : kept_per_group < 2                  ? "each group would keep 1 expert; group scores need at least 2"
+                    : c.top_k > topk_group * kept_per_group ? "the chosen groups would hold fewer than the top-k experts"
+                                                          : "";
+  if (why.empty()) return {groups, topk_group, ""};
+  return {1, 1, "group-limited routing removed (n_group " + std::to_string(c.n_group) + " -> 1, topk_group " +
+                    std::to_string(c.topk_group) + " -> 1): " + why + "; the router now picks the top-k among all kept experts"};
+}
 
 std::string expert_tensor_name(const Family& f, int layer, int expert, Proj proj) {
   return expand(find_pattern(f, Role::kExpert, proj)->pattern, layer, expert);
@@ -93,12 +129,19 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
     }
   }
   if (count < 1) throw UsageError("every MoE layer must keep at least one expert");
-  if (f.router == RouterKind::kSigmoidGroupTopK && count % c.n_group != 0)
-    throw UsageError(std::to_string(count) + " experts cannot be split into n_group = " + std::to_string(c.n_group) + " equal groups");
 
   Plan plan;
   plan.config = s.model->config();
   update_expert_counts(c, count, plan.config);
+  if (f.router == RouterKind::kSigmoidGroupTopK) {
+    GroupLimit g = reduced_group_limit(c, s.layers);
+    plan.config["n_group"] = g.n_group;
+    plan.config["topk_group"] = g.topk_group;
+    if (!g.note.empty()) {
+      warn(g.note);
+      plan.notes.push_back(g.note);
+    }
+  }
   ModelConfig out = resolve_config(plan.config, "the reduced config");
   for (const auto& e : expected_tensors(out)) {
     const auto* layer = e.layer >= 0 ? &s.layers[static_cast<size_t>(e.layer)] : nullptr;

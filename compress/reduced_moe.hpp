@@ -31,6 +31,15 @@ struct ReduceSpec {
 
 Plan plan_reduced_moe(const ReduceSpec& spec);
 
+// DeepSeek-V3's group-limited routing after reduction: groups are kept (empty ones dropped) when
+// every layer keeps the same number, at least 2, from each group it keeps and the same number of
+// groups; otherwise the limit is lifted (n_group = topk_group = 1) and `note` says why.
+struct GroupLimit {
+  int n_group = 1, topk_group = 1;
+  std::string note;
+};
+GroupLimit reduced_group_limit(const ModelConfig& c, const std::vector<std::vector<OutputExpert>>& layers);
+
 // The name of a routed expert's tensor in a family.
 std::string expert_tensor_name(const Family& f, int layer, int expert, Proj proj);
 

@@ -6,7 +6,7 @@
 #pragma once
 #include <vector>
 
-#include "engine/calibration_stats.hpp"
+#include "engine/matrix.hpp"
 
 namespace moeforge {
 

@@ -2,14 +2,25 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.hpp"
 
 namespace moeforge {
+
+void require_regular_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto st = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(st)) throw IoError(path.string() + ": no such file");
+  if (std::filesystem::is_directory(st)) throw IoError(path.string() + ": is a directory, expected a file");
+  if (!std::filesystem::is_regular_file(st)) throw IoError(path.string() + ": is not a regular file (a FIFO, socket or device); refused");
+}
 
 int open_regular_file(const std::filesystem::path& path) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
@@ -29,12 +40,14 @@ int open_regular_file(const std::filesystem::path& path) {
   return fd;
 }
 
-std::string read_regular_file(const std::filesystem::path& path) {
+std::string read_regular_file(const std::filesystem::path& path) { return read_file_prefix(path, SIZE_MAX); }
+
+std::string read_file_prefix(const std::filesystem::path& path, size_t max_bytes) {
   int fd = open_regular_file(path);
   std::string out;
   char buf[1 << 16];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+  while (out.size() < max_bytes) {
+    ssize_t n = ::read(fd, buf, std::min(sizeof buf, max_bytes - out.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int e = errno;
@@ -46,6 +59,15 @@ std::string read_regular_file(const std::filesystem::path& path) {
   }
   ::close(fd);
   return out;
+}
+
+uint64_t free_bytes_at(const std::filesystem::path& path) {
+  std::filesystem::path probe = std::filesystem::absolute(path);
+  std::error_code ec;
+  while (probe.has_parent_path() && probe != probe.parent_path() && !std::filesystem::exists(probe, ec)) probe = probe.parent_path();
+  struct statvfs st {};
+  if (::statvfs(probe.c_str(), &st) != 0) return UINT64_MAX;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
 void write_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& label) {

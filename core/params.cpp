@@ -93,6 +93,8 @@ json convert(const ParamSpec& p, const json& v, const std::string& context) {
       if (!v.is_string()) bad(context, p.name, "must be a string, found " + v.dump());
       return v;
     case ParamType::kChoice: {
+      // A YAML true/false for a true|false choice (recipes write `normalize: false`).
+      if (v.is_boolean() && std::find(p.choices.begin(), p.choices.end(), v.dump()) != p.choices.end()) return v.dump();
       if (!v.is_string()) bad(context, p.name, "must be one of " + join(p.choices, ", ") + ", found " + v.dump());
       for (const auto& c : p.choices)
         if (c == v.get<std::string>()) return v;
@@ -192,6 +194,11 @@ ParamValues validate_params(const ParamTable& table, const json& given, const st
 
 std::string ParamValues::str(const std::string& n) const { return has(n) ? values_[n].get<std::string>() : std::string(); }
 int64_t ParamValues::integer(const std::string& n) const { return values_.at(n).get<int64_t>(); }
+int ParamValues::count(const std::string& n) const {
+  int64_t v = integer(n);
+  if (v > INT32_MAX || v < INT32_MIN) throw UsageError("--" + n + ": " + std::to_string(v) + " is out of range (at most " + std::to_string(INT32_MAX) + ")");
+  return static_cast<int>(v);
+}
 double ParamValues::number(const std::string& n) const { return values_.at(n).get<double>(); }
 bool ParamValues::flag(const std::string& n) const { return has(n) && values_[n].get<bool>(); }
 uint64_t ParamValues::size(const std::string& n) const { return values_.at(n).get<uint64_t>(); }
@@ -215,11 +222,15 @@ json ParamValues::output_relevant(const ParamTable& table) const {
 ParamTable writer_params() {
   using T = ParamType;
   return {
-      {.name = "dtype", .type = T::kChoice, .help = "output dtype (default: keep each input tensor's)",
-       .choices = {"bf16", "f16", "f32", "f64"}},
+      {.name = "dtype", .type = T::kChoice,
+       .help = "output dtype (default: keep each input tensor's); q8_0, q4_0, q4_k, q5_k, q6_k for GGUF only",
+       .choices = {"bf16", "f16", "f32", "f64", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}},
+      {.name = "format", .type = T::kChoice, .help = "output format (default: gguf when the output ends in .gguf, else safetensors)",
+       .choices = {"safetensors", "gguf"}},
       {.name = "layout", .type = T::kChoice,
        .help = "routed experts per expert or in the transformers-v5 fused layout (default: the input's)", .choices = {"per-expert", "fused"}},
-      {.name = "max-shard-size", .type = T::kSize, .default_value = "5GB", .help = "largest shard, e.g. 500MB, 5GB, 2GiB"},
+      {.name = "max-shard-size", .type = T::kSize,
+       .help = "largest shard, e.g. 500MB, 5GB, 2GiB (default: 5GB for safetensors; a GGUF is split into llama.cpp split files only when given)"},
       threads_param(),
       {.name = "dry-run", .type = T::kFlag, .help = "print the plan and write nothing", .affects_output = false},
       {.name = "force", .type = T::kFlag, .help = "replace an existing output directory", .affects_output = false},

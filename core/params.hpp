@@ -46,6 +46,8 @@ class ParamValues {
   bool has(const std::string& name) const { return values_.contains(name) && !values_[name].is_null(); }
   std::string str(const std::string& name) const;
   int64_t integer(const std::string& name) const;
+  // An integer option used as an int (a count, an index): UsageError when it does not fit.
+  int count(const std::string& name) const;
   double number(const std::string& name) const;
   bool flag(const std::string& name) const;
   uint64_t size(const std::string& name) const;

@@ -15,6 +15,8 @@ uint64_t parse_size(std::string_view text);
 std::string format_bytes(uint64_t bytes);
 // 46702792704 → "46.70B"
 std::string format_count(uint64_t n);
+// 0.001234 → "0.001234", 1234567 → "1.235e+06" (printf %.4g)
+std::string format_number(double x);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::vector<std::string> split(std::string_view text, char sep);
 

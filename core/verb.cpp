@@ -19,9 +19,16 @@ std::vector<std::string> paths_of(const Verb& verb, const ParamValues& values, P
 OutputPaths output_paths(const Verb& verb, const ParamValues& values) {
   OutputPaths paths;
   for (const auto& s : paths_of(verb, values, PathRole::kInput)) paths.inputs.push_back(s);
-  for (const auto& s : paths_of(verb, values, PathRole::kOutputDir)) paths.directories.push_back(output_path(s));
+  for (const auto& s : paths_of(verb, values, PathRole::kOutputDir))
+    (writes_single_file(values, s) ? paths.files : paths.directories).push_back(output_path(s));
   for (const auto& s : paths_of(verb, values, PathRole::kOutputFile)) paths.files.push_back(output_path(s));
   return paths;
+}
+
+bool writes_single_file(const ParamValues& values, const std::string& output) {
+  if (values.has("format")) return values.str("format") == "gguf";
+  std::string o = output_path(output).string();
+  return o.size() > 5 && o.compare(o.size() - 5, 5, ".gguf") == 0;
 }
 
 int run_verb(const Verb& verb, ParamValues values, const RunContext& ctx) {

@@ -32,6 +32,9 @@ struct Verb {
 
 // The paths given to options of one role, in table order.
 std::vector<std::string> paths_of(const Verb& verb, const ParamValues& values, PathRole role);
+// An output-directory option names a single file instead when the command writes GGUF: --format
+// gguf, or no --format and a path ending in .gguf.
+bool writes_single_file(const ParamValues& values, const std::string& output);
 // Every input, output directory and output file of one command, from its parameter roles.
 OutputPaths output_paths(const Verb& verb, const ParamValues& values);
 // How every verb runs (command line and recipe steps): --threads capped at the cores (warned

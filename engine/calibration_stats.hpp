@@ -23,13 +23,12 @@
 #include <vector>
 
 #include "engine/engine.hpp"
+#include "engine/matrix.hpp"
 #include "engine/observer.hpp"
 #include "text/token_data.hpp"
 
 namespace moeforge {
 
-using MatD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using VecD = Eigen::VectorXd;
 
 struct ExpertLayerStats {
   VecD count, top1_count, gate_sum, prob_sum, reap_sum, ean_sum, max_act, easy_ep_sum, logit_sum;

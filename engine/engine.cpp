@@ -64,7 +64,13 @@ void Engine::check_batch(const Batch& batch) const {
 void Engine::run(const Batch& batch, Observer& observer) const {
   const ModelConfig& c = config_;
   check_batch(batch);
-  omp_set_num_threads(resolve_threads(options_.threads));
+  // The thread count is an OpenMP ICV of the calling thread: set for this run's regions and
+  // restored afterwards, so nothing else in the process inherits it.
+  struct ScopedThreads {
+    int previous = omp_get_max_threads();
+    explicit ScopedThreads(int n) { omp_set_num_threads(n); }
+    ~ScopedThreads() { omp_set_num_threads(previous); }
+  } scoped(resolve_threads(options_.threads));
   Rope rope(c, c.rotary_dim);
   rope.prepare(batch.longest());
 

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/error.hpp"
+
 namespace moeforge {
 namespace {
 
@@ -62,6 +64,10 @@ std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data) {
       r->window_nll.push_back(predictions ? obs.sums()[w] / static_cast<double>(predictions) : 0.0);
     }
   }
+  for (const auto& r : out)
+    if (r.predictions == 0)
+      throw UsageError(r.file + ": no token is predicted (every window has fewer than 2 tokens); nothing to evaluate. "
+                       "hint: a longer file, or a larger --seq-len");
   return out;
 }
 
@@ -75,16 +81,6 @@ nlohmann::ordered_json eval_report(const std::vector<EvalResult>& results) {
     files.push_back(std::move(j));
   }
   return {{"files", files}};
-}
-
-void print_eval(const nlohmann::ordered_json& report) {
-  std::printf("%-48s %8s %10s %10s %12s %10s\n", "file", "windows", "mean NLL", "perplexity", "bits/token", "bits/byte");
-  for (const auto& f : report["files"]) {
-    std::string bpb = f["bits_per_byte"].is_null() ? "-" : std::to_string(f["bits_per_byte"].get<double>());
-    std::printf("%-48s %8lld %10.5f %10.4f %12.6f %10s\n", f["file"].get<std::string>().c_str(),
-                static_cast<long long>(f["windows"].get<int64_t>()), f["mean_nll"].get<double>(), f["perplexity"].get<double>(),
-                f["bits_per_token"].get<double>(), bpb.c_str());
-  }
 }
 
 }  // namespace moeforge

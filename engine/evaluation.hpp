@@ -30,6 +30,5 @@ struct EvalResult {
 std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data);
 
 nlohmann::ordered_json eval_report(const std::vector<EvalResult>& results);
-void print_eval(const nlohmann::ordered_json& report);
 
 }  // namespace moeforge

@@ -204,17 +204,4 @@ nlohmann::ordered_json describe_stats(const CalibrationStats& s, const std::stri
   return r;
 }
 
-void print_stats(const nlohmann::ordered_json& d) {
-  std::printf("calibration statistics %s\nmodel %s (%s), %d layers, %d experts, top-%d\n", d["path"].get<std::string>().c_str(),
-              d["model"].get<std::string>().c_str(), d["model_type"].get<std::string>().c_str(), d["layers"].get<int>(),
-              d["experts"].get<int>(), d["experts_per_token"].get<int>());
-  for (const auto& f : d["files"]) std::printf("  data %s: %.0f tokens\n", f["path"].get<std::string>().c_str(), f["tokens"].get<double>());
-  for (const auto& l : d["moe_layers"]) {
-    std::printf("layer %d\n  %-7s %10s %12s %12s %12s\n", l["layer"].get<int>(), "expert", "frequency", "REAP", "EAN mean", "max act");
-    for (size_t e = 0; e < l["reap"].size(); ++e)
-      std::printf("  %-7zu %10.4f %12.6g %12.6g %12.6g\n", e, l["frequency"][e].get<double>(), l["reap"][e].get<double>(),
-                  l["ean_mean"][e].get<double>(), l["max_activation"][e].get<double>());
-  }
-}
-
 }  // namespace moeforge

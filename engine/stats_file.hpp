@@ -30,6 +30,5 @@ bool is_stats_file(const std::filesystem::path& path);
 void check_stats_match(const CalibrationStats& stats, const ModelConfig& model, const std::string& stats_label);
 
 nlohmann::ordered_json describe_stats(const CalibrationStats& stats, const std::string& path);
-void print_stats(const nlohmann::ordered_json& description);
 
 }  // namespace moeforge

@@ -9,8 +9,9 @@ namespace moeforge {
 
 Weight::Weight(const TensorInfo& t) : name_(t.name), info_(&t), rows_(t.shape.size() < 2 ? 1 : t.shape[0]) {
   cols_ = rows_ == 0 ? 0 : t.numel() / rows_;
-  auto bytes = mapped_bytes(t);
-  if (t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0) {
+  // Views (a GGUF tensor under its Hugging Face name) have no bytes to map: they are decoded.
+  auto bytes = t.source == nullptr ? mapped_bytes(t) : std::span<const std::byte>();
+  if (t.source == nullptr && t.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0) {
     data_ = reinterpret_cast<const float*>(bytes.data());
     mapped_ = true;
   } else {

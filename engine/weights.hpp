@@ -8,13 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/matrix.hpp"
 #include "formats/checkpoint.hpp"
 
 namespace moeforge {
 
-using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MatMap = Eigen::Map<Mat>;
-using ConstMatMap = Eigen::Map<const Mat>;
 
 class Weight {
  public:

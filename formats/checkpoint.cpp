@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "core/file_io.hpp"
 #include "core/strings.hpp"
+#include "formats/gguf.hpp"
 
 namespace moeforge {
 namespace fs = std::filesystem;
@@ -38,6 +39,9 @@ Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
   std::error_code ec;
   if (!fs::exists(path_, ec)) throw IoError(path_.string() + ": no such file or directory");
   if (fs::is_regular_file(path_)) {
+    if (looks_like_gguf(path_))
+      throw UnsupportedError(path_.string() + ": is a GGUF file; this command reads Hugging Face safetensors checkpoints "
+                             "(hint: `moeforge inspect` shows a GGUF's contents)");
     add_shard(path_);
     fs::path cfg = path_.parent_path() / "config.json";
     // A lone file only borrows its folder's config when it is that folder's model.safetensors.
@@ -106,6 +110,12 @@ void Checkpoint::expose_fused_experts() {
   }
 }
 
+Checkpoint::Checkpoint(const fs::path& gguf, nlohmann::json config, std::vector<TensorInfo> tensors, std::shared_ptr<const void> storage)
+    : Checkpoint(gguf, std::move(config), std::move(tensors)) {
+  layout_ = Layout::kGguf;
+  storage_ = std::move(storage);
+}
+
 void Checkpoint::add_shard(const fs::path& file) {
   shards_.push_back(std::make_unique<SafetensorsFile>(file));
   for (const auto& t : shards_.back()->tensors()) {
@@ -158,11 +168,13 @@ std::string Checkpoint::layout_name() const {
     case Layout::kSingleFile: return "single file";
     case Layout::kIndexedShards: return std::to_string(shards_.size()) + " shards with index";
     case Layout::kUnindexedShards: return std::to_string(shards_.size()) + " shards without index";
+    case Layout::kGguf: return "GGUF file";
   }
   return "";
 }
 
 fs::path Checkpoint::config_path() const {
+  if (layout_ == Layout::kGguf) return path_.string() + " (metadata)";
   return fs::is_directory(path_) ? path_ / "config.json" : path_.parent_path() / "config.json";
 }
 
@@ -183,6 +195,8 @@ std::span<const std::byte> Checkpoint::data(const TensorInfo& t) const {
 }
 
 uint64_t Checkpoint::bytes_on_disk() const {
+  std::error_code ec;
+  if (layout_ == Layout::kGguf) return fs::file_size(path_, ec);
   uint64_t total = 0;
   for (const auto& s : shards_) total += s->file_size();
   return total;

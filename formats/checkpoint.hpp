@@ -17,7 +17,7 @@
 
 namespace moeforge {
 
-enum class Layout { kSingleFile, kIndexedShards, kUnindexedShards };
+enum class Layout { kSingleFile, kIndexedShards, kUnindexedShards, kGguf };
 
 class Checkpoint {
  public:
@@ -25,6 +25,10 @@ class Checkpoint {
   // A checkpoint known only from a plan (names, dtypes, shapes, config) — a dry run's stand-in for
   // an output not written yet. Reading its data throws.
   Checkpoint(const std::filesystem::path& label, nlohmann::json config, std::vector<TensorInfo> tensors);
+  // A checkpoint whose tensors are views (TensorInfo::source) into a GGUF file, under Hugging Face
+  // names, with a config.json derived from its metadata. `storage` keeps the views alive.
+  Checkpoint(const std::filesystem::path& gguf, nlohmann::json config, std::vector<TensorInfo> tensors,
+             std::shared_ptr<const void> storage);
 
   const std::filesystem::path& path() const { return path_; }
   std::string label() const { return path_.string(); }
@@ -60,7 +64,8 @@ class Checkpoint {
   nlohmann::json config_;
   std::vector<std::filesystem::path> side_files_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
-  std::vector<TensorInfo> planned_;  // tensors of a planned checkpoint
+  std::vector<TensorInfo> planned_;  // tensors of a planned checkpoint, or views
+  std::shared_ptr<const void> storage_;  // what the views read from
   std::unordered_map<std::string, const TensorInfo*> by_name_;
   std::vector<const TensorInfo*> ordered_;
   ExpertLayout expert_layout_ = ExpertLayout::kPerExpert;

@@ -128,28 +128,4 @@ ojson diff_checkpoints(const Checkpoint& a, const Checkpoint& b, const DiffOptio
   return r;
 }
 
-void print_diff(const ojson& r, size_t max_rows) {
-  const auto& s = r["summary"];
-  std::printf("%s\n  vs %s\n", r["a"].get<std::string>().c_str(), r["b"].get<std::string>().c_str());
-  for (const auto& n : r["only_in_a"]) std::printf("only in A: %s\n", n.get<std::string>().c_str());
-  for (const auto& n : r["only_in_b"]) std::printf("only in B: %s\n", n.get<std::string>().c_str());
-  size_t shown = 0;
-  for (const auto& t : r["tensors"]) {
-    if (t["equal"].get<bool>() || shown++ >= max_rows) continue;
-    std::string what;
-    if (t.contains("shape_a"))
-      what = "shape " + shape_string(t["shape_a"].get<Shape>()) + " vs " + shape_string(t["shape_b"].get<Shape>());
-    else
-      what = "max_abs " + std::to_string(t["max_abs"].get<double>()) + "  rel_l2 " + std::to_string(t["rel_l2"].get<double>());
-    if (t["dtype_a"] != t["dtype_b"]) what += "  dtype " + t["dtype_a"].get<std::string>() + " vs " + t["dtype_b"].get<std::string>();
-    std::printf("differs: %-60s %s\n", t["name"].get<std::string>().c_str(), what.c_str());
-  }
-  if (shown > max_rows) std::printf("... %zu more differing tensors (use --json for all)\n", shown - max_rows);
-  for (const auto& c : r["config_differences"])
-    std::printf("config %s: %s vs %s\n", c["key"].get<std::string>().c_str(), c["a"].dump().c_str(), c["b"].dump().c_str());
-  std::printf("%s: %zu common tensors, %zu differ (atol %g, largest abs difference %g), %zu only in A, %zu only in B\n",
-              r["equal"].get<bool>() ? "EQUAL" : "DIFFERENT", s["common"].get<size_t>(), s["differing"].get<size_t>(),
-              r["atol"].get<double>(), s["max_abs"].get<double>(), s["only_in_a"].get<size_t>(), s["only_in_b"].get<size_t>());
-}
-
 }  // namespace moeforge

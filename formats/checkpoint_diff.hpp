@@ -16,6 +16,5 @@ struct DiffOptions {
 // {"equal": bool, "only_in_a": [...], "only_in_b": [...], "tensors": [{name, dtype_a, dtype_b,
 //  shape_a, shape_b, max_abs, rel_l2, equal}], "config_differences": [...], "summary": {...}}
 nlohmann::ordered_json diff_checkpoints(const Checkpoint& a, const Checkpoint& b, const DiffOptions& options);
-void print_diff(const nlohmann::ordered_json& report, size_t max_rows);
 
 }  // namespace moeforge

@@ -1,11 +1,12 @@
 #include "formats/gguf.hpp"
 
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <set>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
+#include "formats/ggml_types.hpp"
 #include "formats/mapped_file.hpp"
 
 namespace moeforge {
@@ -15,31 +16,6 @@ using ojson = nlohmann::ordered_json;
 
 constexpr int kMaxDims = 4;
 constexpr int kMaxArrayNesting = 8;
-
-struct GgmlType {
-  const char* name;
-  uint32_t block;  // elements per block
-  uint32_t bytes;  // bytes per block
-};
-
-// Indexed by ggml type id; ids that ggml retired have no entry (name == nullptr).
-constexpr GgmlType kGgmlTypes[] = {
-    {"F32", 1, 4},        {"F16", 1, 2},       {"Q4_0", 32, 18},    {"Q4_1", 32, 20},
-    {nullptr, 0, 0},      {nullptr, 0, 0},     {"Q5_0", 32, 22},    {"Q5_1", 32, 24},
-    {"Q8_0", 32, 34},     {"Q8_1", 32, 36},    {"Q2_K", 256, 84},   {"Q3_K", 256, 110},
-    {"Q4_K", 256, 144},   {"Q5_K", 256, 176},  {"Q6_K", 256, 210},  {"Q8_K", 256, 292},
-    {"IQ2_XXS", 256, 66}, {"IQ2_XS", 256, 74}, {"IQ3_XXS", 256, 98}, {"IQ1_S", 256, 50},
-    {"IQ4_NL", 32, 18},   {"IQ3_S", 256, 110}, {"IQ2_S", 256, 82},  {"IQ4_XS", 256, 136},
-    {"I8", 1, 1},         {"I16", 1, 2},       {"I32", 1, 4},       {"I64", 1, 8},
-    {"F64", 1, 8},        {"IQ1_M", 256, 56},  {"BF16", 1, 2},      {nullptr, 0, 0},
-    {nullptr, 0, 0},      {nullptr, 0, 0},     {"TQ1_0", 256, 54},  {"TQ2_0", 256, 66},
-    {nullptr, 0, 0},      {nullptr, 0, 0},     {nullptr, 0, 0},     {"MXFP4", 32, 17},
-};
-
-const GgmlType* find_ggml_type(uint32_t id) {
-  if (id >= sizeof(kGgmlTypes) / sizeof(kGgmlTypes[0]) || kGgmlTypes[id].name == nullptr) return nullptr;
-  return &kGgmlTypes[id];
-}
 
 enum ValueType : uint32_t { kU8, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64 };
 constexpr const char* kValueTypeNames[] = {"UINT8", "INT8",   "UINT16", "INT16",  "UINT32", "INT32", "FLOAT32",
@@ -118,6 +94,12 @@ ojson read_value(Cursor& c, uint32_t type, int depth) {
   }
 }
 
+std::string shape_text(const std::vector<uint64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "] (ggml order)";
+}
+
 GgufTensor read_tensor_info(Cursor& c, const std::string& label) {
   GgufTensor t;
   t.name = c.read_string("tensor name");
@@ -133,7 +115,7 @@ GgufTensor read_tensor_info(Cursor& c, const std::string& label) {
   }
   t.type = c.read<uint32_t>("tensor type");
   t.offset = c.read<uint64_t>("tensor offset");
-  const GgmlType* g = find_ggml_type(t.type);
+  const GgmlTypeInfo* g = find_ggml_type(t.type);
   if (g == nullptr) {
     t.type_name = "type " + std::to_string(t.type);
     return t;
@@ -142,7 +124,12 @@ GgufTensor read_tensor_info(Cursor& c, const std::string& label) {
   if (!t.ne.empty() && t.ne[0] % g->block != 0)
     throw FormatError(where(label, t.name) + "first dimension " + std::to_string(t.ne[0]) + " is not a multiple of the " +
                       g->name + " block size " + std::to_string(g->block));
-  t.nbytes = numel / g->block * g->bytes;
+  // As llama.cpp's gguf reader: the byte size must fit in 63 bits (a [2^31, 2^31] F64 tensor
+  // would wrap to 0 bytes).
+  uint64_t blocks = numel / g->block;
+  if (g->bytes != 0 && blocks > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / g->bytes)
+    throw FormatError(where(label, t.name) + "shape " + shape_text(t.ne) + " of " + g->name + " needs more than 2^63 bytes; hint: corrupt header");
+  t.nbytes = blocks * g->bytes;
   return t;
 }
 
@@ -216,9 +203,11 @@ GgufFile read_gguf(const std::filesystem::path& path) {
 }
 
 bool looks_like_gguf(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+  try {
+    return read_file_prefix(path, 4) == "GGUF";
+  } catch (const Error&) {
+    return false;  // not a readable regular file: whoever opens it says why
+  }
 }
 
 }  // namespace moeforge

@@ -25,6 +25,7 @@ OutputTensor copy_tensor(const TensorInfo& source, const std::string& out_name, 
   const TensorInfo* src = &source;
   if (out_dtype == source.dtype) {
     out.source = "copy " + source.name;
+    out.copy_of = src;
     out.produce = [src](int64_t r0, int64_t r1, std::byte* dst) { copy_rows_raw(*src, r0, r1, dst); };
   } else {
     out.source = "convert " + source.name + " " + std::string(dtype_name(source.dtype)) + "→" + std::string(dtype_name(out_dtype));

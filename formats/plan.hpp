@@ -24,6 +24,7 @@ struct OutputTensor {
   Producer produce;
   bool whole = false;  // the producer must be called once for all rows (e.g. an SVD result)
   std::string source;  // for --dry-run: where the values come from
+  const TensorInfo* copy_of = nullptr;  // the values are exactly this tensor's, in its dtype (copy_tensor)
 
   int64_t rows() const { return shape.size() < 2 ? 1 : shape[0]; }
   uint64_t row_bytes() const;

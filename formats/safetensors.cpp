@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 
 #include "core/error.hpp"
 
@@ -24,24 +25,42 @@ uint64_t read_u64_le(const std::byte* p) {
 }
 
 // nlohmann keeps the last of duplicate keys silently; the parse callback sees every key first.
-json parse_header_json(std::string_view text, const std::string& label) {
-  std::set<std::string> seen;
+// Finds a top-level key given twice (JSON parsers keep the last one silently). A SAX pass that
+// builds nothing: nlohmann's callback parser re-scans the parent object at every nested object's
+// end, which made headers of tens of thousands of tensors quadratic.
+struct DuplicateKeyFinder : nlohmann::json_sax<json> {
+  int depth = 0;
+  std::unordered_set<std::string> seen;
   std::string duplicate;
-  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 && parsed.is_string()) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
-    }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth, true; }
+  bool end_object() override { return --depth, true; }
+  bool start_array(std::size_t) override { return ++depth, true; }
+  bool end_array() override { return --depth, true; }
+  bool key(string_t& k) override {
+    if (depth == 1 && !seen.insert(k).second && duplicate.empty()) duplicate = k;
     return true;
-  };
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override { throw e; }
+};
+
+json parse_header_json(std::string_view text, const std::string& label) {
   json header;
+  DuplicateKeyFinder finder;
   try {
-    header = json::parse(text.begin(), text.end(), on_event);
+    header = json::parse(text.begin(), text.end());
+    json::sax_parse(text.begin(), text.end(), &finder);
   } catch (const json::exception& e) {
     fail(label, "", std::string("header is not valid JSON (") + e.what() +
                         "); hint: the file is corrupt or not a safetensors file");
   }
-  if (!duplicate.empty()) fail(label, duplicate, "name appears more than once in the header");
+  if (!finder.duplicate.empty()) fail(label, finder.duplicate, "name appears more than once in the header");
   if (!header.is_object()) fail(label, "", "header JSON must be an object, found " + std::string(header.type_name()));
   return header;
 }

@@ -2,7 +2,6 @@
 #include "formats/sharded_writer.hpp"
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,12 +53,7 @@ void check_plan(const Plan& plan) {
 }
 
 void check_free_space(const fs::path& out, uint64_t needed) {
-  fs::path probe = out;
-  while (!probe.empty() && !fs::exists(probe)) probe = probe.parent_path();
-  if (probe.empty()) probe = ".";
-  struct statvfs st {};
-  if (::statvfs(probe.c_str(), &st) != 0) return;
-  uint64_t available = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  uint64_t available = free_bytes_at(out);
   if (needed > available)
     throw IoError(out.string() + ": output needs " + format_bytes(needed) + " but only " + format_bytes(available) +
                   " are free; hint: free space or write elsewhere");
@@ -90,7 +84,6 @@ std::vector<Job> make_jobs(const Plan& plan, const std::vector<ShardLayout>& sha
 }
 
 }  // namespace
-
 
 std::vector<ShardLayout> layout_shards(const Plan& plan, uint64_t max_shard_size) {
   std::vector<size_t> order(plan.tensors.size());
@@ -165,22 +158,6 @@ json describe_plan(const Plan& plan, const WriteOptions& options) {
              return a;
            }()},
           {"notes", plan.notes}};
-}
-
-void print_plan(const json& d) {
-  std::printf("plan: %zu tensors, %s in %zu shard(s), buffers up to ~%s\n", d["tensors"].size(),
-              format_bytes(d["output_bytes"].get<uint64_t>()).c_str(), d["shards"].size(),
-              format_bytes(d["peak_buffer_bytes_estimate"].get<uint64_t>()).c_str());
-  for (const auto& t : d["tensors"]) {
-    std::string shape = shape_string(t["shape"].get<Shape>());
-    std::printf("  %-60s %-5s %-16s %10s  %s\n", t["name"].get<std::string>().c_str(), t["dtype"].get<std::string>().c_str(),
-                shape.c_str(), format_bytes(t["bytes"].get<uint64_t>()).c_str(), t["source"].get<std::string>().c_str());
-  }
-  for (const auto& s : d["shards"])
-    std::printf("shard %s: %zu tensors, %s\n", s["file"].get<std::string>().c_str(), s["tensors"].get<size_t>(),
-                format_bytes(s["bytes"].get<uint64_t>()).c_str());
-  for (const auto& f : d["side_files"]) std::printf("copy %s\n", f.get<std::string>().c_str());
-  for (const auto& n : d["notes"]) std::printf("note: %s\n", n.get<std::string>().c_str());
 }
 
 WriteReport write_checkpoint(const Plan& plan, const fs::path& out, const WriteOptions& options) {

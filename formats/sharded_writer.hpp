@@ -38,7 +38,6 @@ std::vector<ShardLayout> layout_shards(const Plan& plan, uint64_t max_shard_size
 // The plan as JSON for --dry-run: config, every tensor (name, dtype, shape, bytes, source,
 // shard), totals and the memory bound.
 nlohmann::json describe_plan(const Plan& plan, const WriteOptions& options);
-void print_plan(const nlohmann::json& description);
 
 struct WriteReport {
   std::vector<std::string> files;
@@ -48,6 +47,5 @@ struct WriteReport {
 
 // Refuses to write into an input or over an existing checkpoint (unless force) before any I/O.
 WriteReport write_checkpoint(const Plan& plan, const std::filesystem::path& out_dir, const WriteOptions& options);
-
 
 }  // namespace moeforge

@@ -11,6 +11,7 @@ namespace moeforge {
 using Shape = std::vector<int64_t>;
 
 class SafetensorsFile;
+class TensorSource;
 
 struct TensorInfo {
   std::string name;
@@ -19,6 +20,7 @@ struct TensorInfo {
   uint64_t begin = 0;  // data_offsets, relative to the start of the data area
   uint64_t end = 0;
   const SafetensorsFile* file = nullptr;  // set once the file is open
+  const TensorSource* source = nullptr;   // a view computed from another file (tensor_source.hpp)
 
   uint64_t nbytes() const { return end - begin; }
   int64_t numel() const;

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "formats/safetensors.hpp"
+#include "formats/tensor_source.hpp"
 
 namespace moeforge {
 namespace {
@@ -26,16 +27,19 @@ ByteRange rows_of(const TensorInfo& t, int64_t row_begin, int64_t row_end) {
 }  // namespace
 
 std::span<const std::byte> mapped_bytes(const TensorInfo& t) {
+  if (t.source != nullptr) throw Error(ExitCode::kInternal, "tensor '" + t.name + "' is a view and has no mapped bytes");
   rows_of(t, 0, 0);  // throws for planned tensors
   return t.file->data(t);
 }
 
 void copy_rows_raw(const TensorInfo& t, int64_t row_begin, int64_t row_end, std::byte* dst) {
+  if (t.source != nullptr) return t.source->read_rows(t, row_begin, row_end, dst);
   ByteRange r = rows_of(t, row_begin, row_end);
   t.file->mapping().read(r.offset_in_file, r.length, dst);
 }
 
 void read_rows_f32(const TensorInfo& t, int64_t row_begin, int64_t row_end, float* dst) {
+  if (t.source != nullptr) return t.source->read_rows_f32(t, row_begin, row_end, dst);
   ByteRange r = rows_of(t, row_begin, row_end);
   if (t.dtype == DType::kF32) {
     t.file->mapping().read(r.offset_in_file, r.length, reinterpret_cast<std::byte*>(dst));
@@ -61,6 +65,11 @@ std::vector<float> read_f32(const TensorInfo& t) {
 
 std::vector<double> read_f64(const TensorInfo& t) {
   std::vector<double> out(static_cast<size_t>(t.numel()));
+  if (t.source != nullptr) {
+    std::vector<float> f = read_f32(t);
+    std::copy(f.begin(), f.end(), out.begin());
+    return out;
+  }
   ByteRange r = rows_of(t, 0, t.rows());
   std::vector<std::byte> raw(r.length);
   t.file->mapping().read(r.offset_in_file, r.length, raw.data());

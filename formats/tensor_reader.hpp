@@ -12,7 +12,8 @@
 
 namespace moeforge {
 
-// The tensor's bytes in the memory map (zero copy); throws for a tensor that is only planned.
+// The tensor's bytes in the memory map (zero copy); throws for a tensor that is only planned or a
+// view (TensorInfo::source; the other readers work for views).
 std::span<const std::byte> mapped_bytes(const TensorInfo& t);
 void copy_rows_raw(const TensorInfo& t, int64_t row_begin, int64_t row_end, std::byte* dst);
 void read_rows_f32(const TensorInfo& t, int64_t row_begin, int64_t row_end, float* dst);

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "model/inspection.hpp"
 
 namespace moeforge {
 namespace {
@@ -23,6 +24,7 @@ DenseInput dense_input(const Checkpoint& ckpt, const std::string& role) {
   if (in.config.family->moe)
     throw UnsupportedError(ckpt.label() + ": " + role + " is a " + std::string(in.config.family->model_type) +
                            " MoE; compose and upcycle take dense llama, mistral, qwen2 or qwen3 models");
+  require_consistent_structure(ckpt, in.config);
   return in;
 }
 

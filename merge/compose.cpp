@@ -97,9 +97,10 @@ Plan plan_compose(const ComposeSpec& s) {
       Shape want = e.pattern->proj == Proj::kDown ? Shape{out.hidden, shape.expert_width} : Shape{shape.expert_width, out.hidden};
       double noise = s.expert_noise.empty() ? 0.0 : s.expert_noise[static_cast<size_t>(e.expert)];
       double scale = s.expert_down_scale.empty() || e.pattern->proj != Proj::kDown ? 1.0 : s.expert_down_scale[static_cast<size_t>(e.expert)];
-      DType made = noise != 0 || scale != 1.0 ? DType::kF32 : dt;  // adjusted in float32, rounded once
+      bool adjusted = noise != 0 || scale != 1.0;
+      DType made = adjusted ? DType::kF32 : dt;  // adjusted in float32, rounded once
       OutputTensor t = src.shape == want ? copy_tensor(src, e.name, made) : zero_padded(src, e.name, made, want);
-      plan.tensors.push_back(made == dt ? std::move(t) : with_noise(std::move(t), dt, noise, s.router.seed, scale));
+      plan.tensors.push_back(adjusted ? with_noise(std::move(t), dt, noise, s.router.seed, scale) : std::move(t));
     } else if (role == Role::kSharedExpert) {
       const TensorInfo& src = dense_ffn(*shared_src, e.layer, e.pattern->proj);
       plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));

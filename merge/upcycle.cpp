@@ -1,6 +1,7 @@
 #include "merge/upcycle.hpp"
 
 #include "core/error.hpp"
+#include "core/strings.hpp"
 #include "formats/convert_plan.hpp"
 #include "merge/compatibility.hpp"
 #include "merge/moe_config.hpp"
@@ -17,6 +18,23 @@ Plan plan_upcycle(const UpcycleSpec& s) {
   std::string arch = s.output_arch.empty() ? default_moe_arch(std::string(dense.family->model_type)) : s.output_arch;
   const Family& target = require_family(arch, "--output-arch: ");
   const int m = s.granularity;
+  if (static_cast<int64_t>(s.copies) * m > kMaxUpcycledExperts)
+    throw UsageError("--experts " + std::to_string(s.copies) + " × --granularity " + std::to_string(m) + " = " +
+                     std::to_string(static_cast<int64_t>(s.copies) * m) + " experts per layer, more than the " +
+                     std::to_string(kMaxUpcycledExperts) + " any runtime loads");
+  uint64_t ffn_bytes = 0, all_bytes = 0;
+  for (const TensorInfo* t : s.model->tensors()) {
+    uint64_t b = static_cast<uint64_t>(t->numel()) * dtype_size(output_dtype(s.dtype, t->dtype));
+    all_bytes += b;
+    auto cls = classify_tensor(*dense.family, t->name);
+    if (cls && cls->pattern->role == Role::kFfn) ffn_bytes += b;
+  }
+  // Computed in long double: copies × FFN bytes may pass 2^64 for absurd requests.
+  long double needed = static_cast<long double>(all_bytes) + static_cast<long double>(ffn_bytes) * (s.copies - 1);
+  if (needed > static_cast<long double>(s.free_bytes))
+    throw IoError("upcycling " + s.model->label() + " into " + std::to_string(s.copies) + " copies needs about " +
+                  format_bytes(static_cast<uint64_t>(std::min(needed, 1.8e19L))) + " of output, more than the " +
+                  format_bytes(s.free_bytes) + " free where it goes; hint: fewer --experts");
   MoeShape shape;
   shape.experts = s.copies * m;
   shape.experts_per_token = std::min(s.experts_per_token, s.copies) * m;

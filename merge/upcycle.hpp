@@ -7,6 +7,7 @@
 // dense FFN as its shared expert, halved by sigmoid(0) of a zero gate, and halves the routed
 // experts. --noise adds seeded N(0, std²) noise to every expert copy to break the symmetry.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -25,7 +26,12 @@ struct UpcycleSpec {
   std::string output_arch;
   std::optional<DType> dtype;
   RouterInit router;
+  uint64_t free_bytes = UINT64_MAX;  // space where the output goes: a larger model is refused before planning
 };
+
+// Upcycled MoEs have at most this many experts per layer (no runtime loads more; a typo like
+// `experts: 2000000` must fail in a second, not after minutes of planning).
+inline constexpr int kMaxUpcycledExperts = 65536;
 
 Plan plan_upcycle(const UpcycleSpec& spec);
 

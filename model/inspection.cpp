@@ -70,20 +70,21 @@ ojson dtype_histogram(const Checkpoint& ckpt) {
   return out;
 }
 
-// Structure checks against the family table; appends human-readable warnings.
-void check_structure(const Checkpoint& ckpt, const ModelConfig& c, std::vector<std::string>* warnings,
-                     std::vector<int>* experts_per_layer) {
+}  // namespace
+
+StructureReport check_structure(const Checkpoint& ckpt, const ModelConfig& c) {
+  StructureReport r;
   std::set<std::string> expected_names;
   for (const auto& e : expected_tensors(c)) {
     expected_names.insert(e.name);
     const TensorInfo* t = ckpt.find_tensor(e.name);
     if (t == nullptr) {
-      warnings->push_back("missing tensor " + e.name + " (expected by the " + std::string(c.family->model_type) + " table)");
+      r.errors.push_back("missing tensor " + e.name + " (expected by the " + std::string(c.family->model_type) + " table)");
       continue;
     }
     Shape want = expected_shape(e, c);
     if (!want.empty() && want != t->shape)
-      warnings->push_back("tensor " + e.name + " has shape " + shape_string(t->shape) + ", config implies " + shape_string(want));
+      r.errors.push_back("tensor " + e.name + " has shape " + shape_string(t->shape) + ", config.json implies " + shape_string(want));
   }
   std::map<int, std::set<int>> experts_seen;
   std::map<std::pair<int, int>, Shape> first_expert_shape;  // (layer, pattern index) → shape
@@ -92,18 +93,37 @@ void check_structure(const Checkpoint& ckpt, const ModelConfig& c, std::vector<s
     if (cls && cls->expert >= 0) experts_seen[cls->layer].insert(cls->expert);
     if (cls && cls->pattern->role == Role::kFusedExpert && !t->shape.empty())
       for (int64_t e = 0; e < t->shape[0]; ++e) experts_seen[cls->layer].insert(static_cast<int>(e));
-    if (!expected_names.count(t->name)) warnings->push_back("extra tensor " + t->name + " (not in the " + std::string(c.family->model_type) + " table for this config)");
+    if (!expected_names.count(t->name)) {
+      // A tensor of the family beyond the configured layers or experts means config.json
+      // understates the model: writing from it would silently drop weights.
+      bool beyond = cls && (cls->layer >= c.n_layers || (cls->expert >= 0 && cls->expert >= c.n_experts));
+      (beyond ? r.errors : r.warnings)
+          .push_back("extra tensor " + t->name + (beyond ? " (beyond the " + std::to_string(c.n_layers) + " layers / " + std::to_string(c.n_experts) +
+                                                              " experts config.json declares)"
+                                                         : " (not in the " + std::string(c.family->model_type) + " table for this config)"));
+    }
     if (cls && cls->expert >= 0) {
       auto key = std::make_pair(cls->layer, static_cast<int>(cls->pattern - c.family->tensors.data()));
       auto [it, inserted] = first_expert_shape.emplace(key, t->shape);
       if (!inserted && it->second != t->shape)
-        warnings->push_back("expert shapes disagree in layer " + std::to_string(cls->layer) + ": " + t->name + " is " +
-                            shape_string(t->shape) + ", expert 0's is " + shape_string(it->second));
+        r.errors.push_back("expert shapes disagree in layer " + std::to_string(cls->layer) + ": " + t->name + " is " +
+                           shape_string(t->shape) + ", expert 0's is " + shape_string(it->second));
     }
   }
   for (int l = 0; l < c.n_layers; ++l)
-    if (c.is_moe_layer(l)) experts_per_layer->push_back(static_cast<int>(experts_seen[l].size()));
+    if (c.is_moe_layer(l)) r.experts_per_layer.push_back(static_cast<int>(experts_seen[l].size()));
+  return r;
 }
+
+void require_consistent_structure(const Checkpoint& ckpt, const ModelConfig& c) {
+  StructureReport r = check_structure(ckpt, c);
+  if (r.errors.empty()) return;
+  std::string more = r.errors.size() > 1 ? " (and " + std::to_string(r.errors.size() - 1) + " more problems)" : "";
+  throw MismatchError(ckpt.label() + ": config.json and the tensors disagree: " + r.errors.front() + more +
+                      "; nothing written. hint: `moeforge inspect` lists every problem");
+}
+
+namespace {
 
 ojson tensor_list(const std::vector<const TensorInfo*>& tensors, const Checkpoint& ckpt, const InspectOptions& o) {
   std::vector<TensorStats> stats;
@@ -211,8 +231,10 @@ ojson inspect_checkpoint(const Checkpoint& ckpt, const InspectOptions& o) {
   }
   if (config) {
     const ModelConfig& c = *config;
-    std::vector<int> experts_per_layer;
-    check_structure(ckpt, c, &warnings, &experts_per_layer);
+    StructureReport structure = check_structure(ckpt, c);
+    warnings.insert(warnings.end(), structure.errors.begin(), structure.errors.end());
+    warnings.insert(warnings.end(), structure.warnings.begin(), structure.warnings.end());
+    const std::vector<int>& experts_per_layer = structure.experts_per_layer;
     r["family"] = c.family->model_type;
     r["moe"] = c.is_moe();
     r["layers"] = c.n_layers;
@@ -303,56 +325,6 @@ ojson inspect_gguf(const GgufFile& g, const std::string& path, const InspectOpti
   }
   r["warnings"] = ojson::array();
   return r;
-}
-
-void print_inspection(const ojson& r) {
-  auto line = [](const char* key, const std::string& value) { std::printf("%-26s %s\n", key, value.c_str()); };
-  auto str = [](const ojson& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
-  line("path", str(r["path"]));
-  line("format", str(r["format"]) + (r.contains("layout") ? " (" + str(r["layout"]) + ")" : ""));
-  if (r.contains("gguf_version")) line("gguf version", str(r["gguf_version"]));
-  for (const char* key : {"model_type", "architecture", "family", "layers", "hidden_size", "vocab_size", "attention_heads",
-                          "kv_heads", "head_dim", "intermediate_size", "rms_norm_eps", "rope_theta", "tie_word_embeddings",
-                          "moe_layers", "experts", "experts_per_layer", "expert_layout", "experts_per_token", "expert_intermediate_size",
-                          "shared_experts", "shared_expert_intermediate_size", "router"})
-    if (r.contains(key) && !r[key].is_null()) line(key, str(r[key]));
-  uint64_t total = r["parameters"]["total"].get<uint64_t>();
-  line("parameters", format_count(total) + " (" + std::to_string(total) + ")");
-  if (r["parameters"].contains("active_per_token")) {
-    uint64_t active = r["parameters"]["active_per_token"].get<uint64_t>();
-    line("active per token", format_count(active) + " (" + std::to_string(active) + ")");
-  }
-  if (r.contains("dtypes"))
-    for (const auto& [name, e] : r["dtypes"].items())
-      line(("dtype " + name).c_str(), std::to_string(e["tensors"].get<uint64_t>()) + " tensors, " +
-                                           format_count(e["parameters"].get<uint64_t>()) + " parameters, " +
-                                           format_bytes(e["bytes"].get<uint64_t>()));
-  if (r.contains("tensor_types")) line("tensor types", str(r["tensor_types"]));
-  line("tensors", str(r["tensor_count"]));
-  line("bytes on disk", format_bytes(r["bytes_on_disk"].get<uint64_t>()));
-  if (r.contains("shards") && r["shards"].size() > 1)
-    for (const auto& s : r["shards"])
-      line("  shard", str(s["file"]) + ": " + std::to_string(s["tensors"].get<size_t>()) + " tensors, " + format_bytes(s["bytes"].get<uint64_t>()));
-  if (r.contains("metadata"))
-    for (const auto& [key, e] : r["metadata"].items())
-      std::printf("  %-40s %s\n", key.c_str(),
-                  e["type"] == "ARRAY" ? ("[" + str(e["elem_type"]) + " x " + str(e["count"]) + "] " + e["first"].dump()).c_str()
-                                       : str(e["value"]).c_str());
-  if (r.contains("tensors"))
-    for (const auto& t : r["tensors"]) {
-      std::string shape = shape_string(t["shape"].get<Shape>());
-      std::printf("  %-64s %-7s %-18s %10s", str(t["name"]).c_str(), str(t.contains("dtype") ? t["dtype"] : t["type"]).c_str(),
-                  shape.c_str(), format_bytes(t["bytes"].get<uint64_t>()).c_str());
-      if (t.contains("stats")) {
-        const auto& s = t["stats"];
-        std::printf("  min %.4g max %.4g mean %.4g std %.4g l2 %.4g nan %llu inf %llu", s["min"].is_null() ? 0.0 : s["min"].get<double>(),
-                    s["max"].is_null() ? 0.0 : s["max"].get<double>(), s["mean"].get<double>(), s["std"].get<double>(),
-                    s["l2"].get<double>(), static_cast<unsigned long long>(s["nan"].get<uint64_t>()),
-                    static_cast<unsigned long long>(s["inf"].get<uint64_t>()));
-      }
-      std::printf("\n");
-    }
-  for (const auto& w : r["warnings"]) std::printf("warning: %s\n", str(w).c_str());
 }
 
 }  // namespace moeforge

@@ -20,10 +20,19 @@ struct InspectOptions {
 
 nlohmann::ordered_json inspect_checkpoint(const Checkpoint& ckpt, const InspectOptions& options);
 nlohmann::ordered_json inspect_gguf(const GgufFile& gguf, const std::string& path, const InspectOptions& options);
-void print_inspection(const nlohmann::ordered_json& report);
 
 // The shape the family's table implies for a tensor, or empty when it has no fixed rule.
 Shape expected_shape(const ExpectedTensor& t, const ModelConfig& c);
+
+// How a checkpoint's tensors agree with its config.json and the family's table.
+struct StructureReport {
+  std::vector<std::string> errors;    // missing or mis-shaped tensors, tensors beyond the configured layers/experts
+  std::vector<std::string> warnings;  // tensors the table does not know
+  std::vector<int> experts_per_layer; // experts found per MoE layer
+};
+StructureReport check_structure(const Checkpoint& ckpt, const ModelConfig& config);
+// Every writing verb calls this on its inputs: MismatchError naming the first problem.
+void require_consistent_structure(const Checkpoint& ckpt, const ModelConfig& config);
 
 struct ParameterCount {
   uint64_t total = 0;

@@ -1,6 +1,7 @@
 #include "model/model_config.hpp"
 
 #include <algorithm>
+#include <climits>
 
 #include "core/error.hpp"
 #include "core/strings.hpp"
@@ -130,22 +131,36 @@ void resolve_moe(const Family& f, const json& config, ModelConfig& m) {
 
 }  // namespace
 
-int64_t config_int(const json& c, const std::string& key, const std::string& label) {
-  if (!has(c, key)) throw FormatError(label + ": missing \"" + key + "\"; hint: a Hugging Face config.json of this family has it");
-  if (!c[key].is_number_integer()) throw FormatError(label + ": \"" + key + "\" must be an integer, found " + c[key].dump());
-  return c[key].get<int64_t>();
+// Every integer in a config.json fits in 32 bits (layers, sizes, counts, token ids): a larger value
+// is refused rather than truncated when it meets an int (2^32 + 3 layers must not become 3).
+int64_t checked_int(const json& v, const std::string& key, const std::string& label) {
+  if (!v.is_number_integer()) throw FormatError(label + ": \"" + key + "\" must be an integer, found " + v.dump());
+  if (v.is_number_unsigned() ? v.get<uint64_t>() > INT32_MAX : (v.get<int64_t>() > INT32_MAX || v.get<int64_t>() < INT32_MIN))
+    throw FormatError(label + ": \"" + key + "\" = " + v.dump() + " is out of range; hint: a config.json value, not a model of this size");
+  return v.get<int64_t>();
 }
 
+int64_t config_int(const json& c, const std::string& key, const std::string& label) {
+  if (!has(c, key)) throw FormatError(label + ": missing \"" + key + "\"; hint: a Hugging Face config.json of this family has it");
+  return checked_int(c[key], key, label);
+}
+
+// The *_or readers fall back only when the key is absent or null; a present value of the wrong
+// type is an error (a quoted "1e-5" must not silently become the class default).
 int64_t config_int_or(const json& c, const std::string& key, int64_t fallback) {
-  return has(c, key) && c[key].is_number_integer() ? c[key].get<int64_t>() : fallback;
+  return has(c, key) ? checked_int(c[key], key, "config.json") : fallback;
 }
 
 double config_number_or(const json& c, const std::string& key, double fallback) {
-  return has(c, key) && c[key].is_number() ? c[key].get<double>() : fallback;
+  if (!has(c, key)) return fallback;
+  if (!c[key].is_number()) throw FormatError("config.json: \"" + key + "\" must be a number, found " + c[key].dump());
+  return c[key].get<double>();
 }
 
 bool config_bool_or(const json& c, const std::string& key, bool fallback) {
-  return has(c, key) && c[key].is_boolean() ? c[key].get<bool>() : fallback;
+  if (!has(c, key)) return fallback;
+  if (!c[key].is_boolean()) throw FormatError("config.json: \"" + key + "\" must be true or false, found " + c[key].dump());
+  return c[key].get<bool>();
 }
 
 std::vector<std::string> expert_count_keys(const ModelConfig& c) {
@@ -157,7 +172,8 @@ std::vector<std::string> expert_count_keys(const ModelConfig& c) {
 
 int ModelConfig::n_moe_layers() const { return static_cast<int>(std::count(moe_layer.begin(), moe_layer.end(), true)); }
 
-ModelConfig resolve_config(const json& config, const std::string& label) {
+namespace {
+ModelConfig resolve_config_keys(const json& config, const std::string& label) {
   ModelConfig m;
   m.label = label;
   m.raw = config;
@@ -197,6 +213,19 @@ ModelConfig resolve_config(const json& config, const std::string& label) {
   m.moe_layer = moe_layers(f, config, m.n_layers, m.n_experts);
   return m;
 }
+}  // namespace
+
+ModelConfig resolve_config(const json& config, const std::string& label) {
+  try {
+    return resolve_config_keys(config, label);
+  } catch (const FormatError& e) {
+    // The *_or readers name the key but not the file.
+    std::string what = e.what();
+    if (what.rfind("config.json: ", 0) == 0) throw FormatError(label + ": " + what.substr(13));
+    throw;
+  }
+}
+
 
 bool pattern_present(const TensorPattern& p, const ModelConfig& c) {
   const json& raw = c.raw;

@@ -2,52 +2,86 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
+#include <charconv>
+#include <limits>
 #include <regex>
-#include <sstream>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 
 namespace moeforge {
+using nlohmann::json;
 namespace {
 
-nlohmann::json scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted: always a string
-  static const std::regex kInt("[-+]?[0-9]+"), kFloat("[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (s.empty() || s == "null" || s == "Null" || s == "NULL" || s == "~") return nullptr;
-  if (std::regex_match(s, kInt)) {
-    try {
-      return std::stoll(s);
-    } catch (const std::out_of_range&) {
-    }
-  }
-  if (std::regex_match(s, kFloat)) return std::stod(s);
-  if (s == ".inf" || s == "+.inf") return std::numeric_limits<double>::infinity();
-  if (s == "-.inf") return -std::numeric_limits<double>::infinity();
-  return s;
-}
+// Limits that keep a hostile document (recursive aliases, "billion laughs" expansion, deep
+// nesting) from crashing or exhausting memory: aliases are shared nodes in yaml-cpp, and only
+// this conversion expands them, so counting here bounds the whole document.
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxNodes = 200'000;
 
-nlohmann::json convert(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
-    case YAML::NodeType::Scalar: return scalar(n);
-    case YAML::NodeType::Sequence: {
-      nlohmann::json a = nlohmann::json::array();
-      for (const auto& x : n) a.push_back(convert(x));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      nlohmann::json o = nlohmann::json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = convert(kv.second);
-      return o;
-    }
+struct Converter {
+  std::string label;
+  size_t nodes = 0;
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
+    throw UsageError(label + ": " + (path.empty() ? "(top level)" : path) + ": " + what);
   }
-  return nullptr;
-}
+
+  json scalar(const YAML::Node& n, const std::string& path) const {
+    const std::string& s = n.Scalar();
+    if (n.Tag() == "!") return s;  // quoted: always a string
+    static const std::regex kInt("[-+]?[0-9]+"), kFloat("[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?");
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    if (s.empty() || s == "null" || s == "Null" || s == "NULL" || s == "~") return nullptr;
+    const char* b = s.data() + (!s.empty() && s[0] == '+' ? 1 : 0);
+    const char* e = s.data() + s.size();
+    if (std::regex_match(s, kInt)) {
+      int64_t i = 0;
+      auto [ptr, ec] = std::from_chars(b, e, i);
+      if (ec == std::errc() && ptr == e) return i;
+      fail(path, s + " is out of the integer range");
+    }
+    if (std::regex_match(s, kFloat)) {
+      double d = 0;
+      auto [ptr, ec] = std::from_chars(b, e, d);
+      if (ec == std::errc() && ptr == e) return d;
+      fail(path, s + " is out of the range of a number");
+    }
+    if (s == ".inf" || s == "+.inf" || s == ".Inf" || s == ".INF") return std::numeric_limits<double>::infinity();
+    if (s == "-.inf" || s == "-.Inf" || s == "-.INF") return -std::numeric_limits<double>::infinity();
+    if (s == ".nan" || s == ".NaN" || s == ".NAN") return std::numeric_limits<double>::quiet_NaN();
+    return s;
+  }
+
+  json convert(const YAML::Node& n, const std::string& path, int depth) {
+    if (depth > kMaxDepth) fail(path, "nested deeper than " + std::to_string(kMaxDepth) + " levels (a recursive alias?)");
+    if (++nodes > kMaxNodes) fail(path, "the document expands to more than " + std::to_string(kMaxNodes) + " values (aliases repeated too often?)");
+    switch (n.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined: return nullptr;
+      case YAML::NodeType::Scalar: return scalar(n, path);
+      case YAML::NodeType::Sequence: {
+        json a = json::array();
+        size_t i = 0;
+        for (const auto& x : n) a.push_back(convert(x, path + "[" + std::to_string(i++) + "]", depth + 1));
+        return a;
+      }
+      case YAML::NodeType::Map: {
+        json o = json::object();
+        for (const auto& kv : n) {
+          if (!kv.first.IsScalar()) fail(path, "keys must be plain names");
+          std::string key = kv.first.Scalar();
+          std::string sub = path.empty() ? key : path + "." + key;
+          if (o.contains(key)) fail(sub, "appears twice; hint: each key once (YAML would silently keep the last)");
+          o[key] = convert(kv.second, sub, depth + 1);
+        }
+        return o;
+      }
+    }
+    return nullptr;
+  }
+};
 
 void emit(YAML::Emitter& out, const nlohmann::json& v) {
   if (v.is_object()) {
@@ -78,7 +112,11 @@ void emit(YAML::Emitter& out, const nlohmann::json& v) {
 
 nlohmann::json yaml_to_json(const std::string& text, const std::string& label) {
   try {
-    return convert(YAML::Load(text));
+    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1)
+      throw UsageError(label + ": holds " + std::to_string(docs.size()) + " YAML documents (separated by ---); a recipe is one document");
+    Converter c{label};
+    return docs.empty() ? json() : c.convert(docs[0], "", 0);
   } catch (const YAML::Exception& e) {
     throw UsageError(label + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + ", column " + std::to_string(e.mark.column + 1) +
                       ": " + e.msg + ")");
@@ -91,16 +129,20 @@ std::string json_to_yaml(const nlohmann::json& value) {
   return std::string(out.c_str()) + "\n";
 }
 
-Recipe load_recipe(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw IoError(file.string() + ": cannot open the recipe");
-  std::stringstream buf;
-  buf << in.rdbuf();
+Recipe load_recipe(const std::filesystem::path& file) { return parse_recipe(read_regular_file(file), file); }
+
+Recipe parse_recipe(const std::string& text, const std::filesystem::path& file) {
   Recipe r;
   r.file = file;
-  r.text = buf.str();
+  r.text = text;
   r.body = yaml_to_json(r.text, file.string());
-  if (!r.body.is_object()) fail(r, "(top level)", "expected a mapping with `steps:` (a moeforge pipeline) or `base_model:` and `experts:` (a mergekit-moe config)");
+  if (!r.body.is_object()) fail(r, "(top level)", "expected a mapping with `steps:` (a moeforge pipeline), `base_model:` and `experts:` (a mergekit-moe config) or `merge_method:` (a mergekit-yaml config)");
+  if (r.body.contains("merge_method")) {
+    if (r.body.contains("steps")) fail(r, "steps", "a mergekit-yaml config (merge_method) cannot also have steps");
+    r.mergekit_merge = true;
+    if (r.body.contains("output") && r.body["output"].is_string()) r.output = r.body["output"];  // a moeforge extension
+    return r;
+  }
   if (r.body.contains("base_model") || r.body.contains("experts")) {
     if (r.body.contains("steps")) fail(r, "steps", "a mergekit-moe config (base_model/experts) cannot also have steps");
     r.mergekit = true;

@@ -8,6 +8,9 @@
 //   Step options are exactly the verb's options (kebab-case or snake_case), validated by the same
 //   parameter tables as the command line. Relative paths are relative to the recipe file.
 //   mergekit-moe config: recognised by its `base_model` and `experts` keys (see mergekit_config.hpp).
+//   mergekit-yaml config: recognised by `merge_method`; runs as one `merge` step (mergekit_yaml.hpp).
+//   A path option may name an earlier step's output as "@stepN" (N counts from 1), e.g. a compose
+//   step's expert list holding the model a merge step made.
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -26,6 +29,7 @@ struct Recipe {
   std::filesystem::path file;
   std::string text;                 // the YAML as written
   bool mergekit = false;            // a mergekit-moe config
+  bool mergekit_merge = false;      // a mergekit-yaml (dense merge) config
   nlohmann::json body;              // the whole document as JSON
   std::vector<RecipeStep> steps;    // moeforge pipelines
   std::string output;               // `output:` ("" when absent)
@@ -34,6 +38,8 @@ struct Recipe {
 
 // Parses and checks the document's structure; errors read "FILE: KEY.PATH: problem".
 Recipe load_recipe(const std::filesystem::path& file);
+// The same from text already read (`file` names it in messages and anchors relative paths).
+Recipe parse_recipe(const std::string& text, const std::filesystem::path& file);
 
 // YAML → JSON with YAML 1.2 core scalars (true/false, null, numbers; quoted scalars stay strings).
 nlohmann::json yaml_to_json(const std::string& text, const std::string& label);

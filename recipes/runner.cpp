@@ -8,11 +8,14 @@
 
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "core/log.hpp"
+#include "core/strings.hpp"
+#include "recipes/mergekit_yaml.hpp"
 
 namespace moeforge {
 namespace fs = std::filesystem;
@@ -22,7 +25,7 @@ namespace {
 
 // The option of each verb that takes the previous step's output ("" : it takes none).
 const std::map<std::string, std::string> kChainInput = {
-    {"compose", ""}, {"upcycle", "model"}, {"prune", "model"}, {"merge-experts", "model"}, {"convert", "input"}};
+    {"compose", ""}, {"upcycle", "model"}, {"prune", "model"}, {"merge-experts", "model"}, {"convert", "input"}, {"merge", ""}};
 // Options `moeforge run` decides for every step.
 const char* kRunnerOptions[] = {"output", "dry-run", "force", "threads", "json", "quiet"};
 
@@ -38,11 +41,26 @@ struct PreparedStep {
   json options;  // validated, typed, paths absolute
 };
 
-// Paths in a recipe are relative to the recipe's folder.
-json resolve_paths(const json& options, const Verb& verb, const fs::path& dir) {
+// "@stepN": the output of earlier step N (counted from 1); nullopt for any other value.
+std::optional<std::string> step_reference(const json& v, const std::vector<PreparedStep>& earlier, const std::string& where) {
+  if (!v.is_string() || v.get<std::string>().rfind("@step", 0) != 0) return std::nullopt;
+  const std::string s = v.get<std::string>();
+  size_t n = 0;
+  bool digits = s.size() > 5 && s.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (digits) n = std::stoul(s.substr(5, 9));
+  if (!digits || n == 0 || n > earlier.size())
+    throw UsageError(where + ": \"" + s + "\" names no earlier step (steps before this one: " + std::to_string(earlier.size()) + ")");
+  return earlier[n - 1].output;
+}
+
+// Paths in a recipe are relative to the recipe's folder; "@stepN" names an earlier step's output.
+json resolve_paths(const json& options, const Verb& verb, const fs::path& dir, const std::vector<PreparedStep>& earlier, const std::string& where) {
   json out = json::object();
   for (const auto& [key, value] : options.items()) out[kebab(key)] = value;
-  auto absolute = [&](const json& v) { return v.is_string() && fs::path(v.get<std::string>()).is_relative() ? json((dir / v.get<std::string>()).lexically_normal().string()) : v; };
+  auto absolute = [&](const json& v) {
+    if (auto ref = step_reference(v, earlier, where)) return json(*ref);
+    return v.is_string() && fs::path(v.get<std::string>()).is_relative() ? json((dir / v.get<std::string>()).lexically_normal().string()) : v;
+  };
   for (const auto& p : verb.params) {
     if (!out.contains(p.name)) continue;
     if (p.type == ParamType::kPath) out[p.name] = absolute(out[p.name]);
@@ -77,12 +95,15 @@ std::vector<PreparedStep> prepare(const Recipe& r, const std::vector<RecipeStep>
     const Verb* verb = nullptr;
     for (const auto& v : verbs)
       if (v.name == st.verb) verb = &v;
-    if (chain == kChainInput.end() || verb == nullptr)
-      throw UsageError(r.file.string() + ": " + st.where + ": unknown step (steps are compose, upcycle, prune, merge-experts, convert)");
+    if (chain == kChainInput.end() || verb == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& [name, input] : kChainInput) names.push_back(name);
+      throw UsageError(r.file.string() + ": " + st.where + ": unknown step (steps are " + join(names, ", ") + ")");
+    }
     for (const char* k : kRunnerOptions)
       if (st.options.contains(k) || st.options.contains(std::string(k) == "dry-run" ? "dry_run" : k))
         throw UsageError(r.file.string() + ": " + st.where + "." + k + ": set by `moeforge run` for every step, not in a recipe");
-    json options = resolve_paths(st.options, *verb, dir);
+    json options = resolve_paths(st.options, *verb, dir, prepared, r.file.string() + ": " + st.where);
     if (!chain->second.empty() && !options.contains(chain->second)) {
       if (prepared.empty()) throw UsageError(r.file.string() + ": " + st.where + "." + chain->second + ": the first step needs an input");
       options[chain->second] = prepared.back().output;
@@ -104,8 +125,9 @@ std::vector<PreparedStep> prepare(const Recipe& r, const std::vector<RecipeStep>
 json resolved_recipe(const Recipe& r, const std::vector<PreparedStep>& steps, const std::string& out) {
   json list = json::array();
   for (const auto& s : steps) list.push_back({{s.verb->name, ParamValues(s.options).output_relevant(s.verb->params)}});
-  json j = {{"recipe", fs::absolute(r.file).string()}, {"kind", r.mergekit ? "mergekit-moe" : "moeforge"}, {"output", out}, {"steps", list}};
-  if (r.mergekit) j["mergekit_config"] = r.body;
+  const char* kind = r.mergekit ? "mergekit-moe" : r.mergekit_merge ? "mergekit-yaml" : "moeforge";
+  json j = {{"recipe", fs::absolute(r.file).string()}, {"kind", kind}, {"output", out}, {"steps", list}};
+  if (r.mergekit || r.mergekit_merge) j["mergekit_config"] = r.body;
   return j;
 }
 
@@ -123,7 +145,8 @@ void check_recipe_outputs(const Recipe& r, const std::vector<PreparedStep>& step
     for (const auto& f : step.files) all.files.push_back(f);
     produced.insert(s.output);
   }
-  all.directories.push_back(output_path(steps.back().output));
+  // The final output: a checkpoint directory, or a single .gguf file (then already among the files).
+  if (!writes_single_file(ParamValues(steps.back().options), steps.back().output)) all.directories.push_back(output_path(steps.back().output));
   check_outputs(all, force);
   check_outputs({all.inputs, {work}, {}}, false);  // a work folder left by a run with keep_intermediate is refused too
 }
@@ -158,6 +181,7 @@ nlohmann::ordered_json run_recipe(const Recipe& r, const std::vector<Verb>& verb
     MergekitTranslation t = translate_mergekit(r, planned_work, false, o.tokenize);  // checks only
     steps = {t.step};
   }
+  if (r.mergekit_merge) steps = {translate_mergekit_yaml(r)};
   check_recipe_outputs(r, prepare(r, steps, verbs, out, planned_work, o), planned_work, o.force);
 
   fs::path work = make_work_dir(out, o.dry_run);

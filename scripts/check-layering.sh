@@ -6,14 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A allowed=(
   [core]="core"
+  [plot]="core plot"
   [formats]="core formats"
   [model]="core formats model"
   [text]="core formats text"
   [engine]="core formats model text engine"
   [merge]="core formats model text engine merge"
-  [compress]="core formats model text engine compress"
+  [compress]="core formats model text engine plot compress"
   [recipes]="core recipes"
-  [cli]="core formats model text engine merge compress recipes cli"
+  [cli]="core formats model text engine plot merge compress recipes cli"
 )
 status=0
 for folder in "${!allowed[@]}"; do

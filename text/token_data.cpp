@@ -1,10 +1,10 @@
 #include "text/token_data.hpp"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "formats/mapped_file.hpp"
 
 namespace moeforge {
@@ -24,8 +24,7 @@ void check_id(int64_t id, const DataOptions& o, const std::string& where_) {
 }
 
 std::vector<std::vector<int32_t>> read_jsonl(const std::filesystem::path& path, const DataOptions& o) {
-  std::ifstream in(path);
-  if (!in) throw IoError(path.string() + ": cannot open");
+  std::istringstream in(read_regular_file(path));
   std::vector<std::vector<int32_t>> docs;
   std::string line;
   for (int line_no = 1; std::getline(in, line); ++line_no) {
@@ -72,7 +71,7 @@ std::vector<int32_t> read_bin(const std::filesystem::path& path, const DataOptio
 
 DataFile load_data(const std::filesystem::path& path, DataKind kind, const DataOptions& o) {
   if (o.seq_len < 1) throw UsageError("--seq-len must be at least 1");
-  if (!std::filesystem::is_regular_file(path)) throw IoError(path.string() + ": no such file");
+  require_regular_file(path);
   DataFile f;
   f.path = path.string();
   f.kind = kind;

@@ -1,10 +1,10 @@
 // load_tokenizer: which loader a path needs; and the raw-bytes tokenizer of byte-level models.
 #include "text/tokenizer.hpp"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "formats/gguf.hpp"
 #include "text/tokenizer_pipeline.hpp"
 #include "text/tokenizer_text.hpp"
@@ -47,9 +47,9 @@ class ByteTokenizer : public Tokenizer {
 
 // config.json of a byte-level model: vocab_size 256.
 bool is_byte_model(const fs::path& config) {
-  std::ifstream in(config);
-  if (!in) return false;
-  auto j = nlohmann::json::parse(in, nullptr, false);
+  std::error_code ec;
+  if (!fs::exists(config, ec)) return false;
+  auto j = nlohmann::json::parse(read_regular_file(config), nullptr, false);
   return !j.is_discarded() && j.is_object() && j.contains("vocab_size") && j["vocab_size"] == 256;
 }
 
@@ -69,7 +69,7 @@ std::unique_ptr<Tokenizer> byte_tokenizer() { return std::make_unique<ByteTokeni
 
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
   if (fs::is_directory(path)) return load_from_directory(path);
-  if (!fs::is_regular_file(path)) throw IoError(path.string() + ": no such file or directory");
+  require_regular_file(path);
   if (looks_like_gguf(path)) return load_gguf_tokenizer(path);
   if (path.extension() == ".gguf") throw FormatError(path.string() + ": bad magic (expected \"GGUF\"); hint: not a GGUF file");
   if (path.filename() == "tokenizer_config.json") return load_hf_tokenizer(path.parent_path() / "tokenizer.json");

@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "formats/gguf.hpp"
 #include "text/tokenizer_pipeline.hpp"
+#include "text/tokenizer_text.hpp"
 
 namespace moeforge {
 namespace {
@@ -148,6 +149,11 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::filesystem::path& path
   if (model.empty()) k.fail("tokenizer.ggml.model", "missing; this GGUF file holds no vocabulary");
   auto tokens = read_tokens(k);
   size_t n = tokens.size();
+  // A byte vocabulary (what moeforge writes for byte-level models): id i is byte i, both ways.
+  bool bytes = model == "llama" && n >= 256;
+  for (size_t i = 0; bytes && i < 256; ++i) bytes = parse_byte_piece(tokens[i]) == static_cast<uint8_t>(i);
+  for (size_t i = 256; bytes && i < n; ++i) bytes = tokens[i].rfind("[PAD", 0) == 0;
+  if (bytes) return byte_tokenizer();
   PipelineSpec s;
   s.source = path.string();
   s.added = read_added(k, tokens);

@@ -11,7 +11,14 @@ struct RunResult {
   int err_lines() const;
 };
 
-RunResult run_moeforge(const std::vector<std::string>& args);
+// Runs the binary; a run longer than timeout_seconds is killed (status 128 + 9) so a hang fails
+// the test instead of stalling it. `env` adds NAME=VALUE entries to the environment.
+RunResult run_moeforge(const std::vector<std::string>& args, int timeout_seconds = 600, const std::vector<std::string>& env = {});
+// Starts the binary without waiting; returns its pid.
+int spawn_moeforge(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// Any program (found on PATH when `program` has no slash), with the same timeout and environment.
+RunResult run_program(const std::string& program, const std::vector<std::string>& args, int timeout_seconds = 600,
+                      const std::vector<std::string>& env = {});
 std::string source_dir();
 
 }  // namespace moeforge::test

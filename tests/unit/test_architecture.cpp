@@ -126,5 +126,5 @@ TEST_CASE("inspect warns about missing, extra and mis-shaped tensors") {
   auto r = inspect_checkpoint(Checkpoint(dir / "m"), {});
   std::string all = r["warnings"].dump();
   CHECK(all.find("missing tensor model.layers.3.self_attn.q_proj.weight") != std::string::npos);
-  CHECK(all.find("config implies [100, 64]") != std::string::npos);
+  CHECK(all.find("config.json implies [100, 64]") != std::string::npos);
 }

@@ -154,8 +154,7 @@ TEST_CASE("merging identical experts is lossless") {
     write_checkpoint(plan_merge_experts(s).plan, out, {});
     Checkpoint merged(out);
     CHECK(merged.config()["num_local_experts"] == 3);
-    // Compare with the dense model's logits on the golden inputs.
-    SafetensorsFile g(test::fixture("models/tiny-llama/golden.safetensors"));
+    // The merged MoE still computes the dense model.
     struct Logits : Observer {
       std::vector<float> all;
       std::mutex m;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "compress/prune.hpp"
+#include "compress/reduced_moe.hpp"
 #include "core/error.hpp"
 #include "formats/sharded_writer.hpp"
 #include "formats/tensor_reader.hpp"
@@ -125,8 +126,14 @@ TEST_CASE("pruned fixture MoEs: kept experts and router rows bit-exact, config u
     if (std::string(name) == "tiny-qwen2-moe")
       CHECK(same_bytes(pruned.require_tensor("model.layers.1.mlp.shared_expert.up_proj.weight"),
                        moe.require_tensor("model.layers.1.mlp.shared_expert.up_proj.weight")));
-    double b = bpb(pruned, "en");
-    CHECK(std::isfinite(b));
+    // Dropping experts changes what the model computes; a keep-list of every expert changes nothing.
+    double b = bpb(pruned, "en"), original = bpb(moe, "en");
+    CHECK(b != original);
+    SelectionOptions all;
+    for (int l = 0; l < 3; ++l) all.keep_list[l] = {0, 1, 2, 3, 4, 5, 6, 7};
+    fs::path same = dir / (std::string(name) + "-all");
+    write_checkpoint(plan_prune(moe, c, select_experts(c, nullptr, nullptr, all), nullptr, std::nullopt).plan, same, {});
+    CHECK(bpb(Checkpoint(same), "en") == original);
   }
 }
 
@@ -195,4 +202,42 @@ TEST_CASE("layer lists are checked against the model") {
   CHECK_THROWS_WITH_AS(read_layer_experts(dir / "b.json", c), doctest::Contains("expert 8 does not exist"), UsageError);
   test::write_bytes(dir / "c.json", R"([1, 2])");
   CHECK_THROWS_WITH_AS(read_layer_experts(dir / "c.json", c), doctest::Contains("expected a JSON object"), UsageError);
+}
+
+TEST_CASE("DeepSeek-V3 group-limited routing after reduction keeps groups only when each keeps two or more") {
+  ModelConfig c;
+  c.n_experts = 16;
+  c.n_group = 4;
+  c.topk_group = 2;
+  c.top_k = 2;
+  c.moe_layer = {false, true, true};
+  auto keep = [](std::vector<int> experts) {
+    std::vector<OutputExpert> layer;
+    for (int e : experts) layer.push_back({{e}, {1.0}});
+    return layer;
+  };
+  // Groups of 4: {0-3} {4-7} {8-11} {12-15}.
+  std::vector<std::vector<OutputExpert>> even = {{}, keep({0, 1, 4, 5, 8, 9, 12, 13}), keep({2, 3, 6, 7, 10, 11, 14, 15})};
+  auto g = reduced_group_limit(c, even);
+  CHECK(g.n_group == 4);
+  CHECK(g.topk_group == 2);
+  CHECK(g.note.empty());
+  // One expert per group: a group score (sum of its best two) is undefined.
+  g = reduced_group_limit(c, {{}, keep({0, 4, 8, 12}), keep({1, 5, 9, 13})});
+  CHECK(g.n_group == 1);
+  CHECK(g.topk_group == 1);
+  CHECK(g.note.find("at least 2") != std::string::npos);
+  // Whole groups dropped: the others stay groups.
+  g = reduced_group_limit(c, {{}, keep({0, 1, 2, 3, 8, 9, 10, 11}), keep({4, 5, 6, 7, 12, 13, 14, 15})});
+  CHECK(g.n_group == 2);
+  CHECK(g.topk_group == 2);
+  // Uneven in one layer: renumbered groups would mix the original ones.
+  g = reduced_group_limit(c, {{}, keep({0, 1, 4, 5, 8, 9, 12, 13}), keep({0, 1, 2, 3, 4, 5, 8, 9})});
+  CHECK(g.n_group == 1);
+  CHECK(g.note.find("not spread evenly") != std::string::npos);
+  // A merged expert counts in its first member's group.
+  std::vector<OutputExpert> merged = {{{0, 5}, {0.5, 0.5}}, {{1, 2}, {0.5, 0.5}}, {{4, 6}, {0.5, 0.5}}, {{7, 3}, {0.5, 0.5}},
+                                      {{8, 9}, {0.5, 0.5}}, {{10, 11}, {0.5, 0.5}}, {{12, 13}, {0.5, 0.5}}, {{14, 15}, {0.5, 0.5}}};
+  g = reduced_group_limit(c, {{}, merged, merged});
+  CHECK(g.n_group == 4);
 }
