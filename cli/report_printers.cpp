@@ -18,7 +18,7 @@ void print_inspection(const ojson& r) {
   if (r.contains("gguf_version")) line("gguf version", str(r["gguf_version"]));
   for (const char* key : {"model_type", "architecture", "family", "layers", "hidden_size", "vocab_size", "attention_heads",
                           "kv_heads", "head_dim", "intermediate_size", "rms_norm_eps", "rope_theta", "tie_word_embeddings",
-                          "moe_layers", "experts", "experts_per_layer", "experts_per_token", "expert_intermediate_size",
+                          "moe_layers", "experts", "experts_per_layer", "expert_layout", "experts_per_token", "expert_intermediate_size",
                           "shared_experts", "shared_expert_intermediate_size", "router"})
     if (r.contains(key) && !r[key].is_null()) line(key, str(r[key]));
   uint64_t total = r["parameters"]["total"].get<uint64_t>();

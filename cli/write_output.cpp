@@ -9,6 +9,7 @@
 #include "core/output_safety.hpp"
 #include "core/strings.hpp"
 #include "engine/distributed.hpp"
+#include "formats/expert_layout.hpp"
 #include "formats/sharded_writer.hpp"
 
 namespace moeforge {
@@ -35,6 +36,16 @@ void scrub_scratch_paths(nlohmann::json& j, const std::string& scratch) {
 }
 
 int write_planned_output(Plan plan, const ParamValues& p, const RunContext& ctx);
+// --layout, else the input's layout: per-expert tensors are fused where the family has the v5 layout.
+void apply_expert_layout(Plan& plan, const ParamValues& p) {
+  std::string type = plan.config.is_object() ? plan.config.value("model_type", std::string()) : std::string();
+  if (p.has("layout") && !has_v5_fused_layout(type))
+    throw UsageError("--layout " + p.str("layout") + ": " + (type.empty() ? std::string("this output") : type) +
+                     " has no choice of expert layout (deepseek_v3, glm4_moe, qwen3_moe, qwen2_moe, olmoe and mixtral have; gpt_oss is always fused)");
+  ExpertLayout layout = plan.expert_layout;
+  if (p.has("layout")) layout = p.str("layout") == "fused" ? ExpertLayout::kFused : ExpertLayout::kPerExpert;
+  if (layout == ExpertLayout::kFused) fuse_expert_tensors(plan, type);
+}
 
 }  // namespace
 
@@ -58,7 +69,11 @@ int write_planned_output(Plan plan, const ParamValues& p, const RunContext& ctx)
     plan.provenance["recipe"] = ctx.recipe;
     plan.text_files["moeforge-recipe.yaml"] = ctx.recipe_yaml;
   }
-  if (writes_gguf(p)) return write_gguf_output(plan, p, ctx);
+  if (writes_gguf(p)) {
+    if (p.has("layout")) throw UsageError("--layout applies to safetensors output; a GGUF stores its experts llama.cpp's way");
+    return write_gguf_output(plan, p, ctx);
+  }
+  apply_expert_layout(plan, p);
   WriteOptions o;
   if (p.has("max-shard-size")) o.max_shard_size = p.size("max-shard-size");
   o.threads = p.count("threads");

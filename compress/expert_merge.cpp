@@ -129,6 +129,9 @@ FfnWeights align_neurons(const FfnWeights& x, const FfnWeights& ref) {
 
 MergeResult plan_merge_experts(const MergeSpec& s) {
   const ModelConfig& c = *s.config;
+  if (find_pattern(*c.family, Role::kExpert, Proj::kGate) == nullptr)
+    throw UnsupportedError(std::string(c.family->model_type) + " stores its experts fused (gate_up_proj/down_proj, or MXFP4 blocks); "
+                           "merging them is not implemented; hint: moeforge prune works on it");
   if (s.fixed.empty() && (s.groups < 1 || s.groups > c.n_experts))
     throw UsageError("--groups " + std::to_string(s.groups) + " must be in [1, " + std::to_string(c.n_experts) + "]");
   if (s.uniform_weights == false && s.stats == nullptr && s.method != MergeMethod::kAverage)

@@ -1,5 +1,6 @@
 #include "compress/reduced_moe.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -13,15 +14,15 @@ namespace {
 
 bool singleton(const OutputExpert& e) { return e.members.size() == 1; }
 
-// Rows of a router-shaped tensor ([E, H], or [E] for biases): kept rows copied raw, merged rows as
-// weighted means in float64.
-OutputTensor router_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name, DType dtype) {
+// Rows along the expert axis of a router-shaped tensor ([E, H], or [E] for biases) or of a fused
+// expert tensor ([E, ...], gpt-oss): kept rows copied raw, merged rows as weighted means in float64.
+OutputTensor expert_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name, DType dtype) {
   OutputTensor t;
   t.name = name;
   t.dtype = dtype;
   t.shape = src.shape;
   t.shape[0] = static_cast<int64_t>(experts.size());
-  const int64_t width = src.shape.size() > 1 ? src.shape[1] : 1;
+  const int64_t width = src.shape[0] > 0 ? src.numel() / src.shape[0] : 0;
   bool all_kept = dtype == src.dtype && std::all_of(experts.begin(), experts.end(), singleton);
   t.source = all_kept ? "rows of " + src.name : "rows of " + src.name + ", merged rows averaged";
   const TensorInfo* s = &src;
@@ -48,6 +49,22 @@ OutputTensor router_rows(const TensorInfo& src, const std::vector<OutputExpert>&
     from_f64(dtype, values.data(), values.size(), out);
   };
   return t;
+}
+
+// A fused expert tensor of gpt-oss: kept experts are sliced along dim 0 (MXFP4 blocks and scales
+// stay U8, copied as they are); merging would need the experts unpacked, which is not implemented.
+OutputTensor fused_expert_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name,
+                               const std::optional<DType>& requested) {
+  if (!std::all_of(experts.begin(), experts.end(), singleton))
+    throw UnsupportedError(name + ": merging experts stored as fused gpt-oss tensors is not implemented (prune works); hint: use prune");
+  return expert_rows(src, experts, name, src.dtype == DType::kU8 ? DType::kU8 : output_dtype(requested, src.dtype));
+}
+
+// The new expert count and experts per token under every key the config spells them with.
+void update_expert_counts(const ModelConfig& c, int count, nlohmann::json& config) {
+  for (const std::string& key : expert_count_keys(c)) config[key] = count;
+  config["num_experts_per_tok"] = std::min(c.top_k, count);
+  if (config.contains("experts_per_token")) config["experts_per_token"] = std::min(c.top_k, count);  // gpt-oss duplicate
 }
 
 }  // namespace
@@ -115,8 +132,7 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
 
   Plan plan;
   plan.config = s.model->config();
-  plan.config[std::string(f.experts_key)] = count;
-  plan.config["num_experts_per_tok"] = std::min(c.top_k, count);
+  update_expert_counts(c, count, plan.config);
   if (f.router == RouterKind::kSigmoidGroupTopK) {
     GroupLimit g = reduced_group_limit(c, s.layers);
     plan.config["n_group"] = g.n_group;
@@ -144,7 +160,9 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
       }
     } else if (role == Role::kRouter || role == Role::kRouterBias) {
       const TensorInfo& src = s.model->require_tensor(e.name);
-      plan.tensors.push_back(router_rows(src, *layer, e.name, output_dtype(s.dtype, src.dtype)));
+      plan.tensors.push_back(expert_rows(src, *layer, e.name, output_dtype(s.dtype, src.dtype)));
+    } else if (role == Role::kFusedExpert) {
+      plan.tensors.push_back(fused_expert_rows(s.model->require_tensor(e.name), *layer, e.name, s.dtype));
     } else {
       const TensorInfo& src = s.model->require_tensor(e.name);
       plan.tensors.push_back(copy_tensor(src, e.name, output_dtype(s.dtype, src.dtype)));
@@ -152,6 +170,7 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
   }
   set_torch_dtype(plan.config, plan);
   plan.side_files = s.model->side_files();
+  plan.expert_layout = s.model->expert_layout();
   plan.inputs.push_back(s.model->path());
   return plan;
 }

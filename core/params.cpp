@@ -227,6 +227,8 @@ ParamTable writer_params() {
        .choices = {"bf16", "f16", "f32", "f64", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}},
       {.name = "format", .type = T::kChoice, .help = "output format (default: gguf when the output ends in .gguf, else safetensors)",
        .choices = {"safetensors", "gguf"}},
+      {.name = "layout", .type = T::kChoice,
+       .help = "routed experts per expert or in the transformers-v5 fused layout (default: the input's)", .choices = {"per-expert", "fused"}},
       {.name = "max-shard-size", .type = T::kSize,
        .help = "largest shard, e.g. 500MB, 5GB, 2GiB (default: 5GB for safetensors; a GGUF is split into llama.cpp split files only when given)"},
       threads_param(),

@@ -7,6 +7,9 @@
 #include "formats/tensor_reader.hpp"
 #include "engine/attention.hpp"
 #include "engine/feed_forward.hpp"
+#include "engine/mla_attention.hpp"
+#include "engine/routing.hpp"
+#include "model/expert_storage.hpp"
 #include "engine/rope.hpp"
 #include "engine/tensor_ops.hpp"
 
@@ -54,9 +57,8 @@ void Engine::configure() {
   const WeightSource& ckpt = ckpt_;
   if (ckpt.config().is_null()) throw FormatError(ckpt.label() + ": no config.json; the forward pass needs the architecture");
   config_ = resolve_config(ckpt.config(), ckpt.config_label());
-  if (config_.family->attention != AttentionKind::kStandard)
-    throw UnsupportedError(ckpt.label() + ": the forward pass for " + std::string(config_.family->model_type) +
-                           " (MLA attention, group-limited sigmoid routing) is not implemented; inspect works");
+  check_routing(config_);
+  if (checkpoint_) check_expert_storage(*checkpoint_, config_);
   Eigen::setNbThreads(1);  // parallelism comes from fixed row blocks, see tensor_ops.hpp
 }
 
@@ -77,7 +79,7 @@ void Engine::run(const Batch& batch, Observer& observer) const {
     explicit ScopedThreads(int n) { omp_set_num_threads(n); }
     ~ScopedThreads() { omp_set_num_threads(previous); }
   } scoped(resolve_threads(options_.threads));
-  Rope rope(c, c.head_dim);
+  Rope rope(c, c.rotary_dim);
   rope.prepare(batch.longest());
 
   Mat H = embed(ckpt_, c, batch);
@@ -88,8 +90,13 @@ void Engine::run(const Batch& batch, Observer& observer) const {
     {
       Weight norm = load_weight(ckpt_, layer_name(l, "input_layernorm.weight"), {c.hidden});
       add_norm(H, X, norm, c.rms_norm_eps);
-      AttentionWeights w = load_attention(ckpt_, c, l);
-      attention(c, w, rope, batch, l, X, A, options_.chunk_tokens);
+      if (c.family->attention == AttentionKind::kMla) {
+        MlaWeights w = load_mla(ckpt_, c, l);
+        mla_attention(c, w, rope, batch, X, A, options_.chunk_tokens);
+      } else {
+        AttentionWeights w = load_attention(ckpt_, c, l);
+        attention(c, w, rope, batch, l, X, A, options_.chunk_tokens);
+      }
     }
     observer.activation(Site::kAttnOut, l, A);
     H += A;

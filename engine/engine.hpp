@@ -2,7 +2,10 @@
 // before layer l+1 is loaded, so memory is one layer's weights plus the activations of the
 // batch, whatever the model size. Semantics follow Hugging Face transformers (eager attention):
 // llama, mistral (sliding window), qwen2 (q/k/v biases), qwen3 (per-head q/k norm), mixtral,
-// qwen2_moe (shared expert), qwen3_moe, olmoe (full-width q/k norm); tied embeddings.
+// qwen2_moe (shared expert), qwen3_moe, olmoe (full-width q/k norm), deepseek_v3 (multi-head
+// latent attention, sigmoid group routing, shared experts), glm4_moe (partial rotary, optional q/k
+// norm, DeepSeek routing), gpt_oss (sinks, per-layer sliding window, biased clamped-SwiGLU experts,
+// MXFP4); either expert layout; tied embeddings.
 // Results are bit-identical for any thread count, and a token's values depend only on the
 // segment of windows it is computed with (text/batch.hpp), so any split of a batch at segment
 // boundaries gives the same values as the whole batch. Weights come from a checkpoint or from any

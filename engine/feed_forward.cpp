@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "engine/tensor_ops.hpp"
+#include "model/expert_storage.hpp"
 
 namespace moeforge {
 namespace {
@@ -25,7 +26,12 @@ MlpWeights load_mlp(const WeightSource& ckpt, const Family& f, Role role, int la
   return w;
 }
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+void add_row_bias(float* Y, int64_t n, int64_t width, const Weight& bias) {
+  if (bias.empty()) return;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < width; ++c) Y[r * width + c] += bias.data()[c];
+}
 
 }  // namespace
 
@@ -51,11 +57,30 @@ MlpWeights load_dense_mlp(const WeightSource& ckpt, const ModelConfig& c, int la
   return load_mlp(ckpt, *c.family, Role::kFfn, layer, -1, c.intermediate, c.hidden);
 }
 
+// gpt-oss experts are re-laid out (and dequantised) into owned float32 matrices.
+MlpWeights load_clamped_expert(const WeightSource& source, const ModelConfig& c, int layer, int e) {
+  const Checkpoint* ckpt = source.checkpoint();
+  if (!ckpt) throw UnsupportedError(source.label() + ": gpt-oss experts are read only from a checkpoint on disk");
+  ExpertFfn x = read_expert(*ckpt, c, layer, e);
+  std::string name = "model.layers." + std::to_string(layer) + ".mlp.experts[" + std::to_string(e) + "].";
+  MlpWeights w;
+  w.gate = Weight(name + "gate", x.width, x.hidden, std::move(x.gate));
+  w.up = Weight(name + "up", x.width, x.hidden, std::move(x.up));
+  w.down = Weight(name + "down", x.hidden, x.width, std::move(x.down));
+  w.gate_bias = Weight(name + "gate_bias", 1, x.width, std::move(x.gate_bias));
+  w.up_bias = Weight(name + "up_bias", 1, x.width, std::move(x.up_bias));
+  w.down_bias = Weight(name + "down_bias", 1, x.hidden, std::move(x.down_bias));
+  w.clamp_limit = static_cast<float>(c.swiglu_limit);
+  return w;
+}
+
 MoeWeights load_moe(const WeightSource& ckpt, const ModelConfig& c, int layer) {
   const Family& f = *c.family;
   MoeWeights w;
-  w.router = load_weight(ckpt, expand(find_pattern(f, Role::kRouter)->pattern, layer), {c.n_experts, c.hidden});
-  for (int e = 0; e < c.n_experts; ++e) w.experts.push_back(load_mlp(ckpt, f, Role::kExpert, layer, e, c.expert_intermediate, c.hidden));
+  w.router = load_router(ckpt, c, layer);
+  for (int e = 0; e < c.n_experts; ++e)
+    w.experts.push_back(f.expert_kind == ExpertKind::kClampedSwiGlu ? load_clamped_expert(ckpt, c, layer, e)
+                                                                     : load_mlp(ckpt, f, Role::kExpert, layer, e, c.expert_intermediate, c.hidden));
   if (c.shared_intermediate > 0 && find_pattern(f, Role::kSharedExpert, Proj::kGate) != nullptr) {
     w.shared = load_mlp(ckpt, f, Role::kSharedExpert, layer, -1, c.shared_intermediate, c.hidden);
     if (const TensorPattern* g = find_pattern(f, Role::kSharedExpertGate)) w.shared_gate = load_weight(ckpt, expand(g->pattern, layer), {1, c.hidden});
@@ -71,9 +96,20 @@ void mlp_rows(const MlpWeights& w, const float* X, int64_t n, float* Y) {
   linear_rows(X, hidden, n, hidden, w.gate.data(), width, G.data());
   linear_rows(X, hidden, n, hidden, w.up.data(), width, U.data());
   float* g = G.data();
-  const float* u = U.data();
-  for (int64_t i = 0; i < n * width; ++i) g[i] = silu(g[i]) * u[i];
+  float* u = U.data();
+  if (w.clamp_limit > 0) {
+    add_row_bias(g, n, width, w.gate_bias);
+    add_row_bias(u, n, width, w.up_bias);
+    const float limit = w.clamp_limit;
+    for (int64_t i = 0; i < n * width; ++i) {
+      float gate = std::min(g[i], limit), up = std::clamp(u[i], -limit, limit);
+      g[i] = (up + 1.0f) * (gate * sigmoid(1.702f * gate));
+    }
+  } else {
+    for (int64_t i = 0; i < n * width; ++i) g[i] = silu(g[i]) * u[i];
+  }
   linear_rows(G.data(), width, n, width, w.down.data(), hidden, Y);
+  add_row_bias(Y, n, hidden, w.down_bias);
 }
 
 void dense_mlp(const MlpWeights& w, const float* X, int64_t n, float* Y) {
@@ -98,24 +134,6 @@ std::vector<std::pair<int64_t, int64_t>> token_chunks(const Batch& batch, int64_
   return out;
 }
 
-void route(const float* logits, int64_t n, int E, int k, bool renormalize, float* probs, int32_t* idx, float* weight) {
-  std::vector<int32_t> order(static_cast<size_t>(E));
-  for (int64_t t = 0; t < n; ++t) {
-    float* p = probs + t * E;
-    std::copy(logits + t * E, logits + (t + 1) * E, p);
-    softmax(p, E);
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                      [&](int32_t a, int32_t b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
-    float sum = 0;
-    for (int s = 0; s < k; ++s) sum += p[order[s]];
-    for (int s = 0; s < k; ++s) {
-      idx[t * k + s] = order[s];
-      weight[t * k + s] = renormalize ? p[order[s]] / sum : p[order[s]];
-    }
-  }
-}
-
 void moe_block(const ModelConfig& c, const MoeWeights& w, int layer, const Mat& X, const Mat& residual, Mat& out,
                Observer& observer, const Batch& batch, int64_t chunk_tokens) {
   const int64_t H = c.hidden;
@@ -126,8 +144,7 @@ void moe_block(const ModelConfig& c, const MoeWeights& w, int layer, const Mat& 
     Mat logits(n, E), probs(n, E), expert_out(n * k, H), routed(n, H);
     std::vector<int32_t> idx(static_cast<size_t>(n * k));
     std::vector<float> weight(static_cast<size_t>(n * k));
-    linear(x, n, w.router, nullptr, logits.data());
-    route(logits.data(), n, E, k, c.renormalize, probs.data(), idx.data(), weight.data());
+    route_tokens(c, w.router, x, n, logits.data(), probs.data(), idx.data(), weight.data());
 
     std::vector<std::vector<int64_t>> slots(static_cast<size_t>(E));  // per expert: token * k + slot
     for (int64_t s = 0; s < n * k; ++s) slots[static_cast<size_t>(idx[s])].push_back(s);

@@ -1,7 +1,8 @@
 // Feed-forward blocks: the dense SwiGLU MLP, down(silu(gate(x)) * up(x)), and the MoE block —
-// router logits, softmax over all experts, top-k (renormalised when the family/config says so),
-// the chosen experts' SwiGLU outputs weighted and summed, plus a shared expert scaled by
-// sigmoid(shared_expert_gate(x)) where the family has one. Tokens go through in chunks so the
+// routing (routing.hpp), the chosen experts' outputs weighted and summed, plus the shared
+// expert(s): scaled by sigmoid(shared_expert_gate(x)) for qwen2_moe, always on for DeepSeek/GLM.
+// gpt-oss experts have biases and the clamped SwiGLU: g = min(g, L), u = clamp(u, −L, L),
+// (u + 1) · g · sigmoid(1.702 g), L = swiglu_limit (7). Tokens go through in chunks so the
 // intermediate activations stay bounded; every chunk is shown to the observer. Chunks are the
 // batch's segments (text/batch.hpp), cut every chunk_tokens tokens from the segment's start, so a
 // token's values depend only on its segment, not on the rest of the batch.
@@ -13,16 +14,20 @@
 #include "text/batch.hpp"
 #include "engine/observer.hpp"
 #include "engine/weight_source.hpp"
+#include "engine/routing.hpp"
+#include "engine/weights.hpp"
 
 namespace moeforge {
 
 struct MlpWeights {
   Weight gate, up, down;
+  Weight gate_bias, up_bias, down_bias;  // gpt-oss experts
+  float clamp_limit = 0;                 // > 0: gpt-oss' clamped SwiGLU
   bool empty() const { return gate.empty(); }
 };
 
 struct MoeWeights {
-  Weight router;
+  RouterWeights router;
   std::vector<MlpWeights> experts;
   MlpWeights shared;
   Weight shared_gate;
@@ -40,10 +45,6 @@ void dense_mlp(const MlpWeights& w, const Mat& X, Mat& Y);
 // [begin, begin + n) token ranges: each segment of at most chunk_tokens tokens, a longer window cut
 // every chunk_tokens tokens from its start.
 std::vector<std::pair<int64_t, int64_t>> token_chunks(const Batch& batch, int64_t chunk_tokens);
-
-// Routing of n tokens: probs = softmax(logits), the k largest (ties: lower index), weights
-// renormalised to sum 1 when `renormalize`.
-void route(const float* logits, int64_t n, int n_experts, int k, bool renormalize, float* probs, int32_t* idx, float* weight);
 
 // out = MoE(X); `residual` is the stream before the block (for observers).
 void moe_block(const ModelConfig& c, const MoeWeights& w, int layer, const Mat& X, const Mat& residual, Mat& out,

@@ -44,7 +44,7 @@ void PlanWeights::read_rows(const TensorInfo& t, int64_t begin, int64_t end, flo
 Weight PlanWeights::load(const TensorInfo& t) const {
   std::vector<float> values(static_cast<size_t>(t.numel()));
   read_rows(t, 0, t.rows(), values.data());
-  return Weight(t.name, std::move(values), t.rows(), t.cols());
+  return Weight(t.name, t.rows(), t.cols(), std::move(values));
 }
 
 }  // namespace moeforge

@@ -20,5 +20,8 @@ void rms_norm(float* X, int64_t rows, int64_t width, const float* w, double eps)
 float silu(float x);
 // Numerically stable softmax of n values in place.
 void softmax(float* x, int64_t n);
+// The same with one more logit (an attention sink) in the denominator; its probability is dropped.
+void softmax_with_sink(float* x, int64_t n, float sink);
+float sigmoid(float x);
 
 }  // namespace moeforge

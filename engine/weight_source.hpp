@@ -19,6 +19,8 @@ class WeightSource {
   virtual const TensorInfo* find(const std::string& name) const = 0;  // name, dtype, shape; null when absent
   virtual Weight load(const TensorInfo& t) const = 0;
   virtual void read_rows(const TensorInfo& t, int64_t begin, int64_t end, float* out) const = 0;
+  // The checkpoint behind it, for layouts read only from files (gpt-oss experts); null for a plan.
+  virtual const Checkpoint* checkpoint() const { return nullptr; }
 };
 
 // A checkpoint's tensors, used in place where they are aligned float32.
@@ -31,6 +33,7 @@ class CheckpointWeights : public WeightSource {
   const TensorInfo* find(const std::string& name) const override { return ckpt_.find_tensor(name); }
   Weight load(const TensorInfo& t) const override { return Weight(t); }
   void read_rows(const TensorInfo& t, int64_t begin, int64_t end, float* out) const override;
+  const Checkpoint* checkpoint() const override { return &ckpt_; }
 
  private:
   const Checkpoint& ckpt_;

@@ -20,8 +20,11 @@ Weight::Weight(const TensorInfo& t) : name_(t.name), info_(&t), rows_(t.shape.si
   }
 }
 
-Weight::Weight(std::string name, std::vector<float> values, int64_t rows, int64_t cols)
-    : name_(std::move(name)), owned_(std::move(values)), data_(owned_.data()), rows_(rows), cols_(cols) {}
+Weight::Weight(std::string name, int64_t rows, int64_t cols, std::vector<float> values)
+    : name_(std::move(name)), owned_(std::move(values)), rows_(rows), cols_(cols) {
+  if (static_cast<int64_t>(owned_.size()) != rows * cols) throw Error(ExitCode::kInternal, name_ + ": owned weight of the wrong size");
+  data_ = owned_.data();
+}
 
 Weight::~Weight() { release(); }
 

@@ -18,8 +18,8 @@ class Weight {
  public:
   Weight() = default;
   explicit Weight(const TensorInfo& t);
-  // Values computed elsewhere (a tensor of a plan), [rows, cols] row-major.
-  Weight(std::string name, std::vector<float> values, int64_t rows, int64_t cols);
+  // Owned values (e.g. a dequantised or re-laid-out expert), rows × cols.
+  Weight(std::string name, int64_t rows, int64_t cols, std::vector<float> values);
   ~Weight();
   Weight(Weight&&) noexcept;
   Weight& operator=(Weight&&) noexcept;

@@ -72,6 +72,7 @@ Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
   } else {
     throw IoError(path_.string() + ": neither a regular file nor a directory");
   }
+  expose_fused_experts();
   for (const auto& [name, info] : by_name_) ordered_.push_back(info);
   std::sort(ordered_.begin(), ordered_.end(),
             [](const TensorInfo* a, const TensorInfo* b) { return natural_less(a->name, b->name); });
@@ -80,8 +81,33 @@ Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
 Checkpoint::Checkpoint(const fs::path& label, nlohmann::json config, std::vector<TensorInfo> tensors)
     : path_(label), config_(std::move(config)), planned_(std::move(tensors)) {
   for (const auto& t : planned_) by_name_.emplace(t.name, &t);
+  expose_fused_experts();
   for (const auto& [name, info] : by_name_) ordered_.push_back(info);
   std::sort(ordered_.begin(), ordered_.end(), [](const TensorInfo* a, const TensorInfo* b) { return natural_less(a->name, b->name); });
+}
+
+void Checkpoint::expose_fused_experts() {
+  std::string type = config_.is_object() && config_.contains("model_type") && config_["model_type"].is_string() ? config_["model_type"].get<std::string>() : "";
+  if (!has_v5_fused_layout(type)) return;
+  std::vector<const TensorInfo*> replaced;
+  for (const auto& [name, t] : by_name_) {
+    bool expert = name.size() > 9 && (name.ends_with(".experts.gate_up_proj") || name.ends_with(".experts.down_proj"));
+    if (expert) fused_.push_back(t);
+  }
+  if (fused_.empty()) return;
+  expert_layout_ = ExpertLayout::kFused;
+  for (const auto& [name, t] : by_name_) {
+    auto views = per_expert_views(*t, type, label());
+    if (views.empty()) continue;
+    replaced.push_back(t);
+    for (auto& v : views) views_.push_back(std::move(v));
+  }
+  for (const TensorInfo* t : replaced) by_name_.erase(t->name);
+  for (const TensorInfo& v : views_) {
+    auto [it, inserted] = by_name_.emplace(v.name, &v);
+    if (!inserted)
+      throw FormatError(where(label(), v.name) + "stored per expert and also inside a fused tensor; hint: a checkpoint holds its experts in one layout");
+  }
 }
 
 Checkpoint::Checkpoint(const fs::path& gguf, nlohmann::json config, std::vector<TensorInfo> tensors, std::shared_ptr<const void> storage)

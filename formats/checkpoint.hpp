@@ -10,6 +10,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <deque>
+
+#include "formats/expert_layout.hpp"
 #include "formats/safetensors.hpp"
 
 namespace moeforge {
@@ -45,8 +48,13 @@ class Checkpoint {
   const TensorInfo& require_tensor(const std::string& name) const;  // throws FormatError
   std::span<const std::byte> data(const TensorInfo& t) const;
   uint64_t bytes_on_disk() const;
+  // kFused when the experts are stored in the transformers-v5 layout; tensors() and find_tensor()
+  // then show per-expert views of the fused tensors (formats/expert_layout.hpp), which are listed here.
+  ExpertLayout expert_layout() const { return expert_layout_; }
+  const std::vector<const TensorInfo*>& fused_expert_tensors() const { return fused_; }
 
  private:
+  void expose_fused_experts();
   void open_index(const std::filesystem::path& index_path);
   void add_shard(const std::filesystem::path& file);
   void find_side_files();
@@ -60,6 +68,9 @@ class Checkpoint {
   std::shared_ptr<const void> storage_;  // what the views read from
   std::unordered_map<std::string, const TensorInfo*> by_name_;
   std::vector<const TensorInfo*> ordered_;
+  ExpertLayout expert_layout_ = ExpertLayout::kPerExpert;
+  std::deque<TensorInfo> views_;         // per-expert views of fused tensors
+  std::vector<const TensorInfo*> fused_;  // the fused tensors they replace in by_name_
 };
 
 // A whole file's bytes; IoError naming the file when it cannot be opened.

@@ -13,6 +13,7 @@ Plan plan_convert(const Checkpoint& in, std::optional<DType> dtype) {
     plan.tensors.push_back(copy_tensor(*t, t->name, out));
   }
   plan.side_files = in.side_files();
+  plan.expert_layout = in.expert_layout();
   if (in.has_config()) {
     plan.config = in.config();
     set_torch_dtype(plan.config, plan);

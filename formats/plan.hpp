@@ -31,6 +31,9 @@ struct OutputTensor {
   uint64_t nbytes() const { return static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype); }
 };
 
+// How routed experts are stored (formats/expert_layout.hpp).
+enum class ExpertLayout { kPerExpert, kFused };
+
 struct Plan {
   nlohmann::json config;  // config.json to write; null writes none
   std::vector<OutputTensor> tensors;
@@ -40,6 +43,7 @@ struct Plan {
   nlohmann::json provenance = nlohmann::json::object();  // moeforge.json (plus its "files" list) and __metadata__
   std::vector<std::filesystem::path> inputs;             // the output must not overwrite these
   std::vector<std::string> notes;                        // shown by --dry-run
+  ExpertLayout expert_layout = ExpertLayout::kPerExpert;  // the input's; writers' --layout overrides
 
   uint64_t total_bytes() const;
 };

@@ -60,6 +60,37 @@ const std::vector<TensorPattern> kQwenStyleExperts = {
     {"model.layers.{L}.mlp.experts.{E}.down_proj.weight", R::kExpert, L::kMoeLayer, P::kDown},
 };
 
+// DeepSeek-style routing extras (deepseek_v3, glm4_moe): correction bias and always-on shared experts.
+const std::vector<TensorPattern> kDeepseekRouting = {
+    {"model.layers.{L}.mlp.gate.e_score_correction_bias", R::kRouterBias, L::kMoeLayer},
+    {"model.layers.{L}.mlp.shared_experts.gate_proj.weight", R::kSharedExpert, L::kMoeLayer, P::kGate, Pr::kIfConfigPositive, "n_shared_experts"},
+    {"model.layers.{L}.mlp.shared_experts.up_proj.weight", R::kSharedExpert, L::kMoeLayer, P::kUp, Pr::kIfConfigPositive, "n_shared_experts"},
+    {"model.layers.{L}.mlp.shared_experts.down_proj.weight", R::kSharedExpert, L::kMoeLayer, P::kDown, Pr::kIfConfigPositive, "n_shared_experts"},
+};
+constexpr std::string_view kMlaBiasQa = "model.layers.{L}.self_attn.q_a_proj.bias";
+constexpr std::string_view kMlaBiasKva = "model.layers.{L}.self_attn.kv_a_proj_with_mqa.bias";
+constexpr std::string_view kMlaBiasO = "model.layers.{L}.self_attn.o_proj.bias";
+
+// gpt-oss: biases on all four projections, sinks, a biased router and the experts fused as
+// gate_up_proj [E, H, 2I] (gate/up interleaved) / down_proj [E, I, H], or as MXFP4 blocks and scales.
+const std::vector<TensorPattern> kGptOssLayer = {
+    {"model.layers.{L}.self_attn.q_proj.bias", R::kAttention, L::kEveryLayer},
+    {"model.layers.{L}.self_attn.k_proj.bias", R::kAttention, L::kEveryLayer},
+    {"model.layers.{L}.self_attn.v_proj.bias", R::kAttention, L::kEveryLayer},
+    {"model.layers.{L}.self_attn.o_proj.bias", R::kAttention, L::kEveryLayer},
+    {"model.layers.{L}.self_attn.sinks", R::kAttention, L::kEveryLayer},
+    {"model.layers.{L}.mlp.router.weight", R::kRouter, L::kMoeLayer},
+    {"model.layers.{L}.mlp.router.bias", R::kRouterBias, L::kMoeLayer},
+    {"model.layers.{L}.mlp.experts.gate_up_proj", R::kFusedExpert, L::kMoeLayer, P::kGateUp, Pr::kIfNotMxfp4},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_bias", R::kFusedExpert, L::kMoeLayer, P::kGateUp},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_blocks", R::kFusedExpert, L::kMoeLayer, P::kGateUp, Pr::kIfMxfp4},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_scales", R::kFusedExpert, L::kMoeLayer, P::kGateUp, Pr::kIfMxfp4},
+    {"model.layers.{L}.mlp.experts.down_proj", R::kFusedExpert, L::kMoeLayer, P::kDown, Pr::kIfNotMxfp4},
+    {"model.layers.{L}.mlp.experts.down_proj_bias", R::kFusedExpert, L::kMoeLayer, P::kDown},
+    {"model.layers.{L}.mlp.experts.down_proj_blocks", R::kFusedExpert, L::kMoeLayer, P::kDown, Pr::kIfMxfp4},
+    {"model.layers.{L}.mlp.experts.down_proj_scales", R::kFusedExpert, L::kMoeLayer, P::kDown, Pr::kIfMxfp4},
+};
+
 std::vector<TensorPattern> concat(std::initializer_list<std::vector<TensorPattern>> parts) {
   std::vector<TensorPattern> out;
   for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
@@ -101,6 +132,7 @@ std::vector<Family> build_families() {
                "moe_intermediate_size", "norm_topk_prob", false, "", QkNormKind::kPerHead, AttentionKind::kStandard, false,
                1e-6, 10000.0, false,
                concat({kGlobals, kNorms, kAttention, kOptionalAttentionBias, kQkNorm, mlp(L::kDenseLayer), kQwenStyleExperts})});
+  f.back().experts_key_alias = "num_local_experts";
   f.push_back({"olmoe", "OlmoeForCausalLM", true, MoeLayerRule::kAll, RouterKind::kSoftmaxTopK, "num_experts",
                "intermediate_size", "norm_topk_prob", false, "", QkNormKind::kFullWidth, AttentionKind::kStandard, false,
                1e-5, 10000.0, false,
@@ -108,7 +140,7 @@ std::vector<Family> build_families() {
   f.push_back({"deepseek_v3", "DeepseekV3ForCausalLM", true, MoeLayerRule::kFirstKDense, RouterKind::kSigmoidGroupTopK,
                "n_routed_experts", "moe_intermediate_size", "norm_topk_prob", true, "", QkNormKind::kNone,
                AttentionKind::kMla, false, 1e-6, 10000.0, false,
-               concat({kGlobals, kNorms, mlp(L::kDenseLayer), kQwenStyleExperts,
+               concat({kGlobals, kNorms, mlp(L::kDenseLayer), kQwenStyleExperts, kDeepseekRouting,
                        {{"model.layers.{L}.self_attn.q_proj.weight", R::kAttention, L::kEveryLayer, P::kNone, Pr::kIfConfigUnset, "q_lora_rank"},
                         {"model.layers.{L}.self_attn.q_a_proj.weight", R::kAttention, L::kEveryLayer, P::kNone, Pr::kIfConfigSet, "q_lora_rank"},
                         {"model.layers.{L}.self_attn.q_a_layernorm.weight", R::kAttention, L::kEveryLayer, P::kNone, Pr::kIfConfigSet, "q_lora_rank"},
@@ -116,11 +148,30 @@ std::vector<Family> build_families() {
                         {"model.layers.{L}.self_attn.kv_a_proj_with_mqa.weight", R::kAttention, L::kEveryLayer},
                         {"model.layers.{L}.self_attn.kv_a_layernorm.weight", R::kAttention, L::kEveryLayer},
                         {"model.layers.{L}.self_attn.kv_b_proj.weight", R::kAttention, L::kEveryLayer},
-                        {"model.layers.{L}.self_attn.o_proj.weight", R::kAttention, L::kEveryLayer},
-                        {"model.layers.{L}.mlp.gate.e_score_correction_bias", R::kRouterBias, L::kMoeLayer},
-                        {"model.layers.{L}.mlp.shared_experts.gate_proj.weight", R::kSharedExpert, L::kMoeLayer, P::kGate, Pr::kIfConfigPositive, "n_shared_experts"},
-                        {"model.layers.{L}.mlp.shared_experts.up_proj.weight", R::kSharedExpert, L::kMoeLayer, P::kUp, Pr::kIfConfigPositive, "n_shared_experts"},
-                        {"model.layers.{L}.mlp.shared_experts.down_proj.weight", R::kSharedExpert, L::kMoeLayer, P::kDown, Pr::kIfConfigPositive, "n_shared_experts"}}})});
+                        {"model.layers.{L}.self_attn.o_proj.weight", R::kAttention, L::kEveryLayer}}})});
+  f.back().default_routed_scaling = 2.5;
+  // attention_bias puts biases on q_a_proj (only with q_lora_rank), kv_a_proj_with_mqa and o_proj.
+  for (std::string_view bias : {kMlaBiasQa, kMlaBiasKva, kMlaBiasO})
+    f.back().tensors.push_back({bias, R::kAttention, L::kEveryLayer, P::kNone, Pr::kIfConfigTrue, "attention_bias"});
+  f.push_back({"glm4_moe", "Glm4MoeForCausalLM", true, MoeLayerRule::kFirstKDense, RouterKind::kSigmoidGroupTopK,
+               "n_routed_experts", "moe_intermediate_size", "norm_topk_prob", true, "", QkNormKind::kPerHead,
+               AttentionKind::kStandard, false, 1e-5, 10000.0, false,
+               concat({kGlobals, kNorms, kAttention, kDeepseekRouting, mlp(L::kDenseLayer), kQwenStyleExperts,
+                       {{"model.layers.{L}.self_attn.q_proj.bias", R::kAttention, L::kEveryLayer, P::kNone, Pr::kIfConfigTrue, "attention_bias"},
+                        {"model.layers.{L}.self_attn.k_proj.bias", R::kAttention, L::kEveryLayer, P::kNone, Pr::kIfConfigTrue, "attention_bias"},
+                        {"model.layers.{L}.self_attn.v_proj.bias", R::kAttention, L::kEveryLayer, P::kNone, Pr::kIfConfigTrue, "attention_bias"},
+                        {"model.layers.{L}.self_attn.q_norm.weight", R::kQkNorm, L::kEveryLayer, P::kNone, Pr::kIfConfigTrue, "use_qk_norm"},
+                        {"model.layers.{L}.self_attn.k_norm.weight", R::kQkNorm, L::kEveryLayer, P::kNone, Pr::kIfConfigTrue, "use_qk_norm"}}})});
+  f.back().qk_norm_key = "use_qk_norm";
+  f.back().default_partial_rotary = 0.5;
+  f.push_back({"gpt_oss", "GptOssForCausalLM", true, MoeLayerRule::kAll, RouterKind::kSelectedSoftmaxTopK, "num_local_experts",
+               "intermediate_size", "", true, "", QkNormKind::kNone, AttentionKind::kStandard, true, 1e-5, 150000.0, false,
+               concat({kGlobals, kNorms, kAttention, kGptOssLayer})});
+  f.back().attention_sinks = true;
+  f.back().window_from_layer_types = true;
+  f.back().expert_kind = ExpertKind::kClampedSwiGlu;
+  f.back().default_rope_scaling =
+      R"({"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0, "truncate": false, "original_max_position_embeddings": 4096})";
   return f;
 }
 

@@ -19,8 +19,9 @@ enum class Role {
   kRouterBias,    // DeepSeek e_score_correction_bias
   kSharedExpert,  // always-on expert
   kSharedExpertGate,  // qwen2_moe sigmoid gate of the shared expert
+  kFusedExpert,   // all routed experts of a layer in one tensor, expert axis first (gpt-oss)
 };
-enum class Proj { kNone, kGate, kUp, kDown };
+enum class Proj { kNone, kGate, kUp, kDown, kGateUp };
 
 // When a tensor is stored.
 enum class Presence {
@@ -30,6 +31,8 @@ enum class Presence {
   kIfConfigSet,   // key is set and non-null (q_lora_rank)
   kIfConfigUnset, // key is null or absent
   kIfConfigPositive,  // key is a number > 0 (n_shared_experts)
+  kIfMxfp4,       // quantization_config.quant_method is "mxfp4" (gpt-oss *_blocks/*_scales)
+  kIfNotMxfp4,
 };
 // Which layers hold the tensor.
 enum class LayerKind { kGlobal, kEveryLayer, kMoeLayer, kDenseLayer };
@@ -44,7 +47,13 @@ struct TensorPattern {
 };
 
 enum class MoeLayerRule { kNone, kAll, kSparseStep /* qwen: decoder_sparse_step, mlp_only_layers */, kFirstKDense /* deepseek */ };
-enum class RouterKind { kNone, kSoftmaxTopK, kSigmoidGroupTopK };
+enum class RouterKind {
+  kNone,
+  kSoftmaxTopK,         // softmax over all experts, top-k (renormalised per config)
+  kSigmoidGroupTopK,    // DeepSeek/GLM: sigmoid, correction bias for selection, group-limited top-k, scaling
+  kSelectedSoftmaxTopK, // gpt-oss: logits + bias, top-k logits, softmax over the k selected
+};
+enum class ExpertKind { kSwiGlu, kClampedSwiGlu /* gpt-oss: biases, clamp, (up + 1) * gate * sigmoid(1.702 gate) */ };
 enum class QkNormKind { kNone, kPerHead, kFullWidth };
 enum class AttentionKind { kStandard, kMla };
 
@@ -67,6 +76,15 @@ struct Family {
   double default_rope_theta;
   bool default_tie_word_embeddings;
   std::vector<TensorPattern> tensors;
+  // Set after construction for the families that need them.
+  std::string_view experts_key_alias;     // qwen3_moe: transformers 5 writes num_local_experts
+  std::string_view qk_norm_key;           // glm4_moe: q/k norms only when use_qk_norm is true
+  double default_partial_rotary = 1.0;    // glm4_moe: 0.5 when the key is absent
+  double default_routed_scaling = 1.0;    // deepseek_v3: 2.5
+  bool attention_sinks = false;           // gpt_oss: a learned logit per head joins the softmax
+  bool window_from_layer_types = false;   // gpt_oss: sliding_window on the "sliding_attention" layers
+  ExpertKind expert_kind = ExpertKind::kSwiGlu;
+  std::string_view default_rope_scaling;  // JSON of the class default when the config has none (gpt_oss: YaRN)
 };
 
 const std::vector<Family>& all_families();

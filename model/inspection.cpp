@@ -32,6 +32,17 @@ Shape attention_shape(const std::string& name, const ModelConfig& c) {
   return {};
 }
 
+// gpt-oss fused experts: [E, H, 2I] / [E, I, H] plain, [E, rows, cols/32, 16] + [E, rows, cols/32] MXFP4.
+Shape fused_expert_shape(const std::string& name, const ModelConfig& c) {
+  const int64_t E = c.n_experts, H = c.hidden, I = c.expert_intermediate;
+  bool gate_up = name.find(".gate_up_proj") != std::string::npos;
+  int64_t rows = gate_up ? 2 * I : H, cols = gate_up ? H : I;
+  if (ends_with(name, "_bias")) return {E, rows};
+  if (ends_with(name, "_blocks")) return {E, rows, cols / 32, 16};
+  if (ends_with(name, "_scales")) return {E, rows, cols / 32};
+  return gate_up ? Shape{E, H, 2 * I} : Shape{E, I, H};
+}
+
 std::string router_description(const ModelConfig& c) {
   switch (c.family->router) {
     case RouterKind::kNone: return "none (dense)";
@@ -40,6 +51,8 @@ std::string router_description(const ModelConfig& c) {
     case RouterKind::kSigmoidGroupTopK:
       return "sigmoid + correction bias, top-" + std::to_string(c.top_k) + " within " + std::to_string(c.topk_group) + " of " +
              std::to_string(c.n_group) + " groups, scaled by " + nlohmann::json(c.routed_scaling_factor).dump();
+    case RouterKind::kSelectedSoftmaxTopK:
+      return "logits + bias, top-" + std::to_string(c.top_k) + ", softmax over the selected";
   }
   return "";
 }
@@ -78,6 +91,8 @@ StructureReport check_structure(const Checkpoint& ckpt, const ModelConfig& c) {
   for (const TensorInfo* t : ckpt.tensors()) {
     auto cls = classify_tensor(*c.family, t->name);
     if (cls && cls->expert >= 0) experts_seen[cls->layer].insert(cls->expert);
+    if (cls && cls->pattern->role == Role::kFusedExpert && !t->shape.empty())
+      for (int64_t e = 0; e < t->shape[0]; ++e) experts_seen[cls->layer].insert(static_cast<int>(e));
     if (!expected_names.count(t->name)) {
       // A tensor of the family beyond the configured layers or experts means config.json
       // understates the model: writing from it would silently drop weights.
@@ -151,7 +166,7 @@ Shape expected_shape(const ExpectedTensor& e, const ModelConfig& c) {
     case Role::kFfnNorm: return {c.hidden};
     case Role::kAttention: return attention_shape(e.name, c);
     case Role::kQkNorm:
-      if (c.family->qk_norm == QkNormKind::kPerHead) return {c.head_dim};
+      if (c.qk_norm == QkNormKind::kPerHead) return {c.head_dim};
       return {(e.name.find("q_norm") != std::string::npos ? c.n_heads : c.n_kv_heads) * c.head_dim};
     case Role::kFfn: return ffn_shape(e.pattern->proj, bias, c.intermediate, c.hidden);
     case Role::kExpert: return ffn_shape(e.pattern->proj, bias, c.expert_intermediate, c.hidden);
@@ -159,6 +174,7 @@ Shape expected_shape(const ExpectedTensor& e, const ModelConfig& c) {
     case Role::kRouter: return {c.n_experts, c.hidden};
     case Role::kRouterBias: return {c.n_experts};
     case Role::kSharedExpertGate: return {1, c.hidden};
+    case Role::kFusedExpert: return fused_expert_shape(e.name, c);
   }
   return {};
 }
@@ -171,6 +187,12 @@ ParameterCount count_parameters(const Checkpoint& ckpt, const ModelConfig* c) {
     if (c == nullptr) continue;
     auto cls = classify_tensor(*c->family, t->name);
     if (cls && cls->expert >= 0) expert_params[cls->layer][cls->expert] += static_cast<uint64_t>(t->numel());
+    if (cls && cls->pattern->role == Role::kFusedExpert && !t->shape.empty() && t->shape[0] > 0) {
+      // MXFP4: a block byte holds two weights, scales are not weights of their own.
+      uint64_t n = ends_with(t->name, "_blocks") ? 2 * static_cast<uint64_t>(t->numel()) : ends_with(t->name, "_scales") ? 0 : static_cast<uint64_t>(t->numel());
+      p.total += n - static_cast<uint64_t>(t->numel());
+      for (int64_t e = 0; e < t->shape[0]; ++e) expert_params[cls->layer][static_cast<int>(e)] += n / static_cast<uint64_t>(t->shape[0]);
+    }
   }
   p.active = p.total;
   for (const auto& [layer, experts] : expert_params) {
@@ -232,7 +254,11 @@ ojson inspect_checkpoint(const Checkpoint& ckpt, const InspectOptions& o) {
       r["experts_per_token"] = c.top_k;
       r["expert_intermediate_size"] = c.expert_intermediate;
       bool has_shared = c.shared_intermediate > 0;
-      r["shared_experts"] = !has_shared ? 0 : c.family->attention == AttentionKind::kMla ? config_int_or(c.raw, "n_shared_experts", 1) : 1;
+      r["shared_experts"] = !has_shared ? 0 : c.family->router == RouterKind::kSigmoidGroupTopK ? config_int_or(c.raw, "n_shared_experts", 1) : 1;
+      r["expert_layout"] = find_pattern(*c.family, Role::kFusedExpert, Proj::kGateUp) == nullptr
+                               ? (ckpt.expert_layout() == ExpertLayout::kFused ? "fused (transformers v5)" : "per-expert")
+                           : c.mxfp4_experts                                    ? "fused (gpt-oss), MXFP4 blocks and scales"
+                                                                                : "fused (gpt-oss, gate/up interleaved)";
       r["shared_expert_intermediate_size"] = c.shared_intermediate;
       for (int n : experts_per_layer)
         if (n != c.n_experts)

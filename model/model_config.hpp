@@ -35,10 +35,16 @@ struct ModelConfig {
   bool mlp_bias = false;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
-  nlohmann::json rope_scaling;                   // null when absent
+  nlohmann::json rope_scaling;                   // null when absent (v4 rope_scaling or v5 rope_parameters)
+  int64_t rotary_dim = 0;                        // dims of each q/k head that RoPE rotates
   std::vector<std::optional<int>> sliding_window; // per layer; nullopt = full attention
+  QkNormKind qk_norm = QkNormKind::kNone;        // as this config has it (glm4_moe: use_qk_norm)
+  bool attention_sinks = false;
+  bool mxfp4_experts = false;                    // gpt-oss experts stored as MXFP4 blocks and scales
+  double swiglu_limit = 7.0;                     // gpt-oss clamped SwiGLU
+  std::string experts_key;                       // the config key that holds n_experts
 
-  // DeepSeek-V3 (MLA + sigmoid group routing)
+  // DeepSeek-V3 (MLA) and DeepSeek-style routing (deepseek_v3, glm4_moe)
   int64_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0;
   int n_group = 1, topk_group = 1;
   double routed_scaling_factor = 1.0;
@@ -51,6 +57,9 @@ struct ModelConfig {
 };
 
 ModelConfig resolve_config(const nlohmann::json& config, const std::string& label);
+// The config keys that hold the expert count in this config (all spellings present, at least the
+// family's own), for writers that change it.
+std::vector<std::string> expert_count_keys(const ModelConfig& c);
 
 bool pattern_present(const TensorPattern& p, const ModelConfig& c);
 

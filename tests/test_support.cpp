@@ -12,6 +12,9 @@ namespace moeforge::test {
 
 std::filesystem::path fixtures() { return MOEFORGE_FIXTURES; }
 std::filesystem::path fixture(const std::string& rel) { return fixtures() / rel; }
+std::filesystem::path family_model(const std::string& rel) {
+  return std::filesystem::path(MOEFORGE_SOURCE_DIR) / "tests/reference/families/models" / rel;
+}
 
 ScratchDir::ScratchDir(const std::string& tag) {
   static std::atomic<int> counter{0};

@@ -7,6 +7,8 @@ namespace moeforge::test {
 
 std::filesystem::path fixtures();                        // ../shared/fixtures
 std::filesystem::path fixture(const std::string& rel);   // fixtures() / rel
+// The repository's own reference data: tests/reference/families/models/<rel>.
+std::filesystem::path family_model(const std::string& rel);
 // A fresh empty directory under the system temp dir, removed when the object dies.
 class ScratchDir {
  public:

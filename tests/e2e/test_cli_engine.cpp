@@ -101,9 +101,15 @@ TEST_CASE("eval and observe refuse bad data with one clear line") {
   r = run_moeforge({"eval", fixture("models/tiny-llama").string()});
   CHECK(r.status == 2);
   CHECK(r.err.find("no data") != std::string::npos);
-  r = run_moeforge({"observe", fixture("models/tiny-deepseek-v3").string(), "--bytes", fixture("corpora/en/eval.txt").string(),
-                    "--out", (dir / "s.safetensors").string()});
+  // Group routing that transformers cannot run either (n_group must divide the experts).
+  auto cfg = nlohmann::json::parse(read_text(fixture("models/tiny-deepseek-v3/config.json")));
+  cfg["n_group"] = 3;
+  std::filesystem::create_directories(dir / "ds");
+  std::filesystem::copy_file(fixture("models/tiny-deepseek-v3/model.safetensors"), dir / "ds/model.safetensors");
+  write_bytes(dir / "ds/config.json", cfg.dump());
+  r = run_moeforge({"observe", (dir / "ds").string(), "--bytes", fixture("corpora/en/eval.txt").string(), "--out", (dir / "s.safetensors").string()});
   CHECK(r.status == 5);
-  CHECK(r.err.find("not implemented") != std::string::npos);
+  CHECK(r.err.find("n_group 3 does not divide the 8 experts") != std::string::npos);
+  CHECK(r.err_lines() == 1);
   CHECK_FALSE(std::filesystem::exists(dir / "s.safetensors"));
 }
