@@ -139,7 +139,8 @@ void moe_block(const ModelConfig& c, const MoeWeights& w, int layer, const Mat& 
   const int64_t H = c.hidden;
   const int E = c.n_experts, k = c.top_k;
   const bool all = observer.wants_all_expert_outputs();
-  for (const auto& [begin, n] : token_chunks(batch, chunk_tokens)) {
+  for (const auto& piece : token_chunks(batch, chunk_tokens)) {
+    const int64_t begin = piece.first, n = piece.second;  // plain locals: OpenMP regions below use them
     const float* x = X.data() + begin * H;
     Mat logits(n, E), probs(n, E), expert_out(n * k, H), routed(n, H);
     std::vector<int32_t> idx(static_cast<size_t>(n * k));
