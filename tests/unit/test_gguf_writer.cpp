@@ -59,7 +59,9 @@ TEST_CASE("gguf writer: metadata types, tensor infos, aligned consecutive offset
   GgufFile g = read_gguf(dir / "x.gguf");
   CHECK(g.version == 3);
   CHECK(g.data_start % 32 == 0);
-  for (const auto& [key, e] : plan.metadata.items()) {
+  for (const auto& item : plan.metadata.items()) {
+    const std::string& key = item.key();  // not a structured binding: CAPTURE's lambda cannot take one in clang
+    const auto& e = item.value();
     CAPTURE(key);
     CHECK(g.metadata[key]["type"] == e["type"]);
     CHECK(g.metadata[key]["value"] == e["value"]);

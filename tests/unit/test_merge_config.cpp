@@ -114,7 +114,8 @@ TEST_CASE("mergekit reference: the planner equals MergePlanner") {
         CHECK(cfg.models[static_cast<size_t>(p.models[k])] == t["sources"][k][0].get<std::string>());
         CHECK(p.inputs[k] == t["sources"][k][1].get<std::string>());
         for (const auto& [name, v] : t["per_model"][t["sources"][k][0].get<std::string>()].items()) {
-          CAPTURE(name);
+          const std::string key = name;  // CAPTURE cannot take a structured binding in clang
+          CAPTURE(key);
           auto want = value_of(v);
           CHECK(p.params.per_input[k].count(name) == (want ? 1u : 0u));
           if (want) CHECK(p.params.per_input[k].at(name) == *want);

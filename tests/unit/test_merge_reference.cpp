@@ -67,7 +67,8 @@ double param_value(const json& v) { return v.is_boolean() ? (v.get<bool>() ? 1.0
 
 void check_resolved(const json& c, const MergeConfig& cfg, const ResolvedParameters& r) {
   for (const auto& [name, v] : c["resolved_parameters"]["global"].items()) {
-    CAPTURE(name);
+    const std::string key = name;  // CAPTURE cannot take a structured binding in clang
+    CAPTURE(key);
     if (v.is_null()) CHECK_FALSE(r.global.count(name));
     else CHECK(r.global.at(name) == param_value(v));
   }
@@ -75,7 +76,8 @@ void check_resolved(const json& c, const MergeConfig& cfg, const ResolvedParamet
   for (size_t k = 0; k < s.sources.size(); ++k) {
     const json& expected = c["resolved_parameters"]["per_model"][cfg.models[static_cast<size_t>(s.sources[k].model)]];
     for (const auto& [name, v] : expected.items()) {
-      CAPTURE(name);
+      const std::string key = name;  // CAPTURE cannot take a structured binding in clang
+      CAPTURE(key);
       if (v.is_null()) CHECK_FALSE(r.per_input[k].count(name));
       else CHECK(r.per_input[k].at(name) == param_value(v));
     }
@@ -153,7 +155,8 @@ TEST_CASE("mergekit reference: every method case") {
   int compared = 0, refused = 0;
   for (const auto& c : cases()["method_cases"]) {
     const std::string name = c["name"];
-    CAPTURE(name);
+    const std::string key = name;  // CAPTURE cannot take a structured binding in clang
+    CAPTURE(key);
     Checkpoint file(reference(c["file"]));
     auto masks = std::make_shared<Recorded>();
     MergeConfig cfg = [&] {
