@@ -104,32 +104,24 @@ void Rope::prepare(int64_t positions) {
   cached_ = positions;
 }
 
-void Rope::apply(float* x, int heads, int64_t stride, int64_t position) const {
+// Rotates the pairs (v[i·step], v[i·step + partner]) of every head: rotate-half has step 1 and
+// partner d/2, the interleaved layout step 2 and partner 1.
+void Rope::rotate(float* x, int heads, int64_t stride, int64_t position, int64_t step, int64_t partner) const {
   int64_t half = dim_ / 2;
   const float* c = cos_.data() + position * half;
   const float* s = sin_.data() + position * half;
   for (int h = 0; h < heads; ++h) {
     float* v = x + h * stride;
     for (int64_t i = 0; i < half; ++i) {
-      float a = v[i], b = v[i + half];
-      v[i] = a * c[i] - b * s[i];
-      v[i + half] = b * c[i] + a * s[i];
+      float a = v[i * step], b = v[i * step + partner];
+      v[i * step] = a * c[i] - b * s[i];
+      v[i * step + partner] = b * c[i] + a * s[i];
     }
   }
 }
 
-void Rope::apply_pairs(float* x, int heads, int64_t stride, int64_t position) const {
-  int64_t half = dim_ / 2;
-  const float* c = cos_.data() + position * half;
-  const float* s = sin_.data() + position * half;
-  for (int h = 0; h < heads; ++h) {
-    float* v = x + h * stride;
-    for (int64_t i = 0; i < half; ++i) {
-      float a = v[2 * i], b = v[2 * i + 1];
-      v[2 * i] = a * c[i] - b * s[i];
-      v[2 * i + 1] = b * c[i] + a * s[i];
-    }
-  }
-}
+void Rope::apply(float* x, int heads, int64_t stride, int64_t position) const { rotate(x, heads, stride, position, 1, dim_ / 2); }
+
+void Rope::apply_pairs(float* x, int heads, int64_t stride, int64_t position) const { rotate(x, heads, stride, position, 2, 1); }
 
 }  // namespace moeforge

@@ -26,6 +26,7 @@ class Rope {
   float attention_factor() const { return attention_factor_; }
 
  private:
+  void rotate(float* x, int heads, int64_t stride, int64_t position, int64_t step, int64_t partner) const;
   int64_t dim_;
   std::vector<float> inv_freq_;
   float attention_factor_ = 1.0f;  // multiplies cos and sin (YaRN)
