@@ -90,7 +90,7 @@ const Family* donor_family(const MergeConfig& c, const std::vector<const Checkpo
 // Which tensors the output holds and where each input comes from (MergePlanner.plan_module).
 class Layouter {
  public:
-  Layouter(const MergeConfig& c, const std::vector<const Checkpoint*>& models) : c_(c), models_(models) {
+  Layouter(const MergeConfig& c, const std::vector<const Checkpoint*>& models) : c_(c) {
     if (models.size() != c.models.size()) throw Error(ExitCode::kInternal, "dense merge: one checkpoint per model expected");
     for (const auto* m : models) layouts_.push_back(layout_of(*m));
   }
@@ -162,7 +162,6 @@ class Layouter {
   }
 
   const MergeConfig& c_;
-  const std::vector<const Checkpoint*>& models_;
   std::vector<Layout> layouts_;
   std::vector<MergedTensorPlan> out_;
 };

@@ -21,8 +21,8 @@ constexpr double kArmijo = 1e-4;
 // f(W) = (Σ_n −log softmax(W x_n)_{y_n} + λ/2 ‖W‖²) / N and its gradient.
 class LogisticObjective {
  public:
-  LogisticObjective(const float* X, int64_t n, int64_t H, const int32_t* labels, int E, double lambda)
-      : X_(X), n_(n), H_(H), labels_(labels), E_(E), lambda_(lambda) {}
+  LogisticObjective(const float* X, int64_t n, int64_t H, const int32_t* labels, double lambda)
+      : X_(X), n_(n), H_(H), labels_(labels), lambda_(lambda) {}
 
   double evaluate(const MatD& W, MatD& grad) const {
     const int64_t blocks = (n_ + kBlockRows - 1) / kBlockRows;
@@ -64,7 +64,6 @@ class LogisticObjective {
   const float* X_;
   int64_t n_, H_;
   const int32_t* labels_;
-  int E_;
   double lambda_;
 };
 
@@ -160,7 +159,7 @@ MatD logistic_router(const float* X, int64_t n, int64_t H, const int32_t* labels
   m.diagonal().array() += lambda / static_cast<double>(n);
   Eigen::LLT<Eigen::MatrixXd> llt(m);
   if (llt.info() != Eigen::Success) throw Error(ExitCode::kInternal, what + ": the preconditioner is not positive definite");
-  LogisticObjective obj(X, n, H, labels, E, lambda);
+  LogisticObjective obj(X, n, H, labels, lambda);
   MatD W = Minimiser(obj, llt).run(MatD::Zero(E, H), o.max_iterations, what, warnings);
   return W * o.scale;
 }

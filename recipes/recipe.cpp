@@ -1,10 +1,12 @@
 #include "recipes/recipe.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <limits>
 #include <regex>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/file_io.hpp"
@@ -104,6 +106,28 @@ void emit(YAML::Emitter& out, const nlohmann::json& v) {
   }
 }
 
+// Events are not needed, only whether a second document follows the first.
+struct IgnoreEvents : YAML::EventHandler {
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Two parser steps at most: yaml-cpp's LoadAll never ends on a lone top-level ',' (it yields
+// empty documents forever), so documents are counted here only as far as "more than one".
+bool holds_second_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  IgnoreEvents ignore;
+  return parser.HandleNextDocument(ignore) && parser.HandleNextDocument(ignore);
+}
+
 [[noreturn]] void fail(const Recipe& r, const std::string& key, const std::string& what) {
   throw UsageError(r.file.string() + ": " + key + ": " + what);
 }
@@ -112,11 +136,13 @@ void emit(YAML::Emitter& out, const nlohmann::json& v) {
 
 nlohmann::json yaml_to_json(const std::string& text, const std::string& label) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1)
-      throw UsageError(label + ": holds " + std::to_string(docs.size()) + " YAML documents (separated by ---); a recipe is one document");
+    YAML::Node doc = YAML::Load(text);
+    if (holds_second_document(text)) {
+      if (doc.IsNull()) throw UsageError(label + ": not valid YAML (no content, only a stray top-level token such as ',')");
+      throw UsageError(label + ": holds more than one YAML document (separated by ---); a recipe is one document");
+    }
     Converter c{label};
-    return docs.empty() ? json() : c.convert(docs[0], "", 0);
+    return c.convert(doc, "", 0);
   } catch (const YAML::Exception& e) {
     throw UsageError(label + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + ", column " + std::to_string(e.mark.column + 1) +
                       ": " + e.msg + ")");

@@ -24,6 +24,13 @@ for target in safetensors gguf recipe; do
   corpus=build-asan/corpus-$target
   rm -rf "$corpus" && mkdir -p "$corpus" && cp fuzz/corpus/$target/* "$corpus"/
   echo "fuzzing the $target parser for ${seconds}s"
-  build-asan/fuzz_$target -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$corpus" 2>&1 | tail -n 4
+  # -timeout: one input taking over 10 s is a hang to report, not something to wait out (libFuzzer's default is 20 minutes)
+  log=build-asan/fuzz-$target.log
+  if ! build-asan/fuzz_$target -max_total_time="$seconds" -timeout=10 -max_len=4096 -print_final_stats=1 "$corpus" >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "fuzzing the $target parser failed (the input is in the file named above)"
+    exit 1
+  fi
+  tail -n 4 "$log"
 done
 echo "all tests passed"

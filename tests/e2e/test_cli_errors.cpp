@@ -71,6 +71,7 @@ TEST_CASE("hostile recipes: aliases, duplicates, documents, types — bounded an
   write_bytes(dir / "laughs.yaml", laughs + "steps: [*i]\n");
   write_bytes(dir / "dup.yaml", "steps:\n  - prune: {keep: 1}\nsteps:\n  - prune: {keep: 2}\n");
   write_bytes(dir / "multi.yaml", "steps:\n  - prune: {keep: 1}\n---\nsteps: []\n");
+  write_bytes(dir / "comma.yaml", ",\n");  // yaml-cpp's LoadAll loops forever on this
   write_bytes(dir / "float.yaml", "base_model: " + models("btx-bytes/base") + "\ngate_mode: random\nexperts_per_token: 2.5\nexperts:\n  - source_model: " +
                                       models("btx-bytes/expert-en") + "\n  - source_model: " + models("btx-bytes/expert-de") + "\n");
   write_bytes(dir / "huge.yaml", "output: out\nsteps:\n  - prune: {model: " + models("tiny-mixtral") + ", keep: 1e400}\n");
@@ -86,7 +87,8 @@ TEST_CASE("hostile recipes: aliases, duplicates, documents, types — bounded an
   run_cases({{"recursive alias", {"run", (dir / "recursive.yaml").string(), "--out", o}, 2, "nested deeper than"},
              {"billion laughs", {"run", (dir / "laughs.yaml").string(), "--out", o}, 2, "expands to more than"},
              {"duplicate key", {"run", (dir / "dup.yaml").string(), "--out", o}, 2, "steps: appears twice"},
-             {"two documents", {"run", (dir / "multi.yaml").string(), "--out", o}, 2, "2 YAML documents"},
+             {"two documents", {"run", (dir / "multi.yaml").string(), "--out", o}, 2, "more than one YAML document"},
+             {"lone comma", {"run", (dir / "comma.yaml").string(), "--out", o}, 2, "only a stray top-level token"},
              {"experts_per_token 2.5", {"run", (dir / "float.yaml").string(), "--out", o}, 2, "experts_per_token: must be an integer"},
              {"1e400", {"run", (dir / "huge.yaml").string(), "--out", o}, 2, "keep: 1e400 is out of the range"},
              {"residual_scale .inf", {"run", (dir / "inf.yaml").string(), "--out", o}, 2, "residual_scale: must be finite"},
