@@ -3,6 +3,8 @@
 
 #include "cli/router_options.hpp"
 #include "cli/checkpoint_source.hpp"
+#include "cli/plot_output.hpp"
+#include "cli/router_plot.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "core/error.hpp"
@@ -37,6 +39,8 @@ Verb compose_verb() {
        .help = "qwen2_moe shared_expert_gate: zero, or router (like a router row, from one more --router-data file after the experts')",
        .choices = {"zero", "router"}},
       {.name = "report", .type = T::kPath, .help = "write each MoE layer's top-1 routing accuracy on the router data as JSON",
+       .affects_output = false, .role = PathRole::kOutputFile},
+      {.name = "plot", .type = T::kPath, .help = "write an SVG bar chart of each MoE layer's top-1 routing accuracy on the router data",
        .affects_output = false, .role = PathRole::kOutputFile},
   }, router_params()), writer_params()), output_params());
   v.run = [v](const ParamValues& p, const RunContext& ctx) {
@@ -73,7 +77,12 @@ Verb compose_verb() {
     int64_t vocab = reference.has_config() ? reference.config().value("vocab_size", int64_t{0}) : 0;
     s.router = router_init(p, vocab, reference.path());
     std::vector<LayerAccuracy> accuracy;
-    Plan plan = plan_compose(s, p.has("report") ? &accuracy : nullptr);
+    const bool measure = p.has("report") || p.has("plot");
+    Plan plan = plan_compose(s, measure ? &accuracy : nullptr);
+    if (p.has("plot"))
+      plan.extra_files[output_path(p.str("plot"))] =
+          router_plot_svg("compose: routing accuracy per layer", router_method_name(s.router.method), accuracy, {},
+                          static_cast<int>(s.router.positive.size()), plot_metadata(v, p));
     if (p.has("report")) plan.extra_files[output_path(p.str("report"))] = router_report_json("compose", s.router.method, s.router.fit, data_paths(s.router.positive), accuracy, {}).dump(2) + "\n";
     plan.provenance = provenance(v, p);
     return write_output(plan, p, ctx);

@@ -2,7 +2,9 @@
 // every router of an MoE from one data file per expert; everything else is copied bit for bit.
 #include "cli/checkpoint_source.hpp"
 #include "cli/data_options.hpp"
+#include "cli/plot_output.hpp"
 #include "cli/router_options.hpp"
+#include "cli/router_plot.hpp"
 #include "cli/verb.hpp"
 #include "cli/write_output.hpp"
 #include "core/error.hpp"
@@ -26,6 +28,8 @@ ParamTable fit_router_params() {
       {.name = "stats-experts", .type = T::kIntList, .help = "the expert each --stats file belongs to (default: file i → expert i; repeat an index for parts)"},
       {.name = "report", .type = T::kPath, .help = "write each MoE layer's top-1 routing accuracy on the data, before and after, as JSON",
        .affects_output = false, .role = PathRole::kOutputFile},
+      {.name = "plot", .type = T::kPath, .help = "write an SVG bar chart of each MoE layer's top-1 routing accuracy on the data, before and after",
+       .affects_output = false, .role = PathRole::kOutputFile},
   }, router_fit_params()), data_params()), with(writer, output_params()));
 }
 
@@ -45,7 +49,7 @@ Verb fit_router_verb() {
     s.options = router_fit_options(p);
     s.threads = static_cast<int>(p.integer("threads"));
     s.fit = !p.flag("dry-run");
-    s.measure_before = p.has("report") && s.fit;
+    s.measure_before = (p.has("report") || p.has("plot")) && s.fit;
     for (const auto& path : p.strings("stats")) {
       s.stats.push_back(read_stats(path));
       s.stats_paths.push_back(path);
@@ -63,6 +67,10 @@ Verb fit_router_verb() {
       std::vector<std::string> sources = s.stats.empty() ? data_paths(s.data) : s.stats_paths;
       r.plan.extra_files[output_path(p.str("report"))] = router_report_json("fit-router", s.method, s.options, sources, r.after, r.before).dump(2) + "\n";
     }
+    if (p.has("plot") && s.fit)
+      r.plan.extra_files[output_path(p.str("plot"))] =
+          router_plot_svg("fit-router " + plot_model_name(p.str("model")) + ": routing accuracy per layer", std::string(router_method_name(s.method)) + " (fitted)",
+                          r.after, r.before, static_cast<int>(s.data.size()), plot_metadata(v, p));
     r.plan.provenance = provenance(v, p);
     return write_output(r.plan, p, ctx);
   };

@@ -169,7 +169,7 @@ void settle_routers(Plan& plan, const ComposeSpec& s, const std::vector<RouterSl
   const size_t classes = static_cast<size_t>(1 + *std::max_element(class_of_expert.begin(), class_of_expert.end()));
   if (s.router.positive.size() != classes)
     throw UsageError((fitted ? std::string("--router ") + router_method_name(s.router.method) + " fits from"
-                             : std::string("--report measures routing accuracy on")) +
+                             : std::string("--report and --plot measure routing accuracy on")) +
                      " one data file per expert (--router-data/--router-bytes, " + std::to_string(classes) + "), found " +
                      std::to_string(s.router.positive.size()));
   DataSet data = combine(s.router.positive);

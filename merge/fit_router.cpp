@@ -29,7 +29,7 @@ void check_sources(const FitRouterSpec& s, const ModelConfig& c) {
                      " experts; give one per expert, in expert order");
   if (from_stats && s.method == RouterMethod::kLogistic)
     throw UsageError("--router logistic: logistic regression has no sufficient statistics to store; fit it from --data/--bytes, or use --router ridge");
-  if (from_stats && s.measure_before) throw UsageError("--report measures routing on data: give --data/--bytes, not --stats");
+  if (from_stats && s.measure_before) throw UsageError("--report and --plot measure routing on data: give --data/--bytes, not --stats");
   if (from_stats) {
     std::vector<bool> seen(static_cast<size_t>(c.n_experts), false);
     if (s.class_of_stats.size() != s.stats.size())

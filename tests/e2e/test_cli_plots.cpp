@@ -169,3 +169,47 @@ TEST_CASE("eval --plot: bits per byte per file as bars, equal to eval's report")
   args.push_back("--force");
   CHECK(run_moeforge(args).status == 0);
 }
+
+TEST_CASE("fit-router --plot and compose --plot: routing accuracy per layer equals the --report") {
+  ScratchDir dir("plot-router");
+  std::vector<std::string> bytes = {"--bytes", corpus("en", "calib"), corpus("py", "calib"), corpus("de", "calib"), corpus("c", "calib")};
+  std::vector<std::string> fit = {"fit-router", kMoe, (dir / "refit").string(), "--seq-len", "128", "--max-tokens", "4096",
+                                  "--report", (dir / "r.json").string(), "--plot", (dir / "r.svg").string()};
+  fit.insert(fit.end(), bytes.begin(), bytes.end());
+  REQUIRE(run_moeforge(fit).status == 0);
+  auto report = nlohmann::json::parse(read_text(dir / "r.json"));
+  ParsedSvg p = checked_plot(dir / "r.svg");
+  CHECK(p.title == "fit-router merged-mixtral-top2: routing accuracy per layer");
+  REQUIRE(p.tooltips.size() == 4);  // 2 layers × (before, after), group by group
+  for (size_t i = 0; i < 4; ++i) {
+    const auto& layer = report["layers"][i / 2];
+    std::string prefix = "layer " + std::to_string(layer["layer"].get<int>()) + " · " + (i % 2 ? "ridge (fitted)" : "input model’s routers") + ": ";
+    REQUIRE(p.tooltips[i].rfind(prefix, 0) == 0);
+    double want = layer[i % 2 ? "after" : "before"]["accuracy"].get<double>();
+    CHECK(std::stod(p.tooltips[i].substr(prefix.size())) == doctest::Approx(want).epsilon(1e-7));
+  }
+  std::vector<std::string> compose = {"compose", "--expert", fixture("models/btx-bytes/expert-en").string(), "--expert",
+                                      fixture("models/btx-bytes/expert-py").string(), (dir / "moe").string(), "--router", "centroid",
+                                      "--router-bytes", corpus("en", "calib"), corpus("py", "calib"), "--seq-len", "128", "--max-tokens", "4096",
+                                      "--report", (dir / "c.json").string(), "--plot", (dir / "c.svg").string(), "--quiet"};
+  REQUIRE(run_moeforge(compose).status == 0);
+  report = nlohmann::json::parse(read_text(dir / "c.json"));
+  p = checked_plot(dir / "c.svg");
+  REQUIRE(p.tooltips.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    std::string prefix = "layer " + std::to_string(i) + " · centroid: ";
+    REQUIRE(p.tooltips[i].rfind(prefix, 0) == 0);
+    CHECK(std::stod(p.tooltips[i].substr(prefix.size())) == doctest::Approx(report["layers"][i]["after"]["accuracy"].get<double>()).epsilon(1e-7));
+  }
+  // The plot is an output like the checkpoint: not onto an input, nothing written by a dry run.
+  compose[compose.size() - 2] = corpus("en", "calib");
+  auto r = run_moeforge(compose);
+  CHECK(r.status == 2);
+  compose[compose.size() - 2] = (dir / "dry.svg").string();
+  compose[compose.size() - 4] = (dir / "dry.json").string();
+  compose[5] = (dir / "moe2").string();
+  compose.push_back("--dry-run");
+  CHECK(run_moeforge(compose).status == 0);
+  CHECK_FALSE(fs::exists(dir / "dry.svg"));
+  CHECK_FALSE(fs::exists(dir / "moe2"));
+}
