@@ -123,6 +123,19 @@ void deepseek_keys(ojson& m, const std::string& a, const ModelConfig& c) {
     m[a + ".rope.scaling.yarn_log_multiplier"] = f32(0.1 * c.rope_scaling.value("mscale_all_dim", 0.0));
 }
 
+// GLM-4.5: like DeepSeek's routing keys on standard attention with partial RoPE. MTP (nextn)
+// layers are not carried by moeforge, so the file is what the converter writes with --no-mtp.
+void glm4moe_keys(ojson& m, const std::string& a, const ModelConfig& c) {
+  m[a + ".rope.dimension_count"] = u32(c.rotary_dim);
+  m[a + ".expert_feed_forward_length"] = u32(c.expert_intermediate);
+  m[a + ".expert_shared_count"] = u32(config_int_or(c.raw, "n_shared_experts", 0));
+  m[a + ".leading_dense_block_count"] = u32(config_int_or(c.raw, "first_k_dense_replace", 0));
+  m[a + ".expert_gating_func"] = u32(2);  // sigmoid
+  m[a + ".expert_weights_scale"] = f32(c.routed_scaling_factor);
+  m[a + ".expert_weights_norm"] = flag(c.renormalize);
+  m[a + ".nextn_predict_layers"] = u32(0);
+}
+
 }  // namespace
 
 const GgufArch* find_gguf_arch(std::string_view model_type) {
@@ -224,6 +237,7 @@ ojson gguf_model_metadata(const GgufArch& a, const ModelConfig& c, const std::st
   if (a.arch == "qwen2moe" || a.arch == "qwen3moe") m[p + ".expert_feed_forward_length"] = u32(c.expert_intermediate);
   if (a.arch == "qwen2moe") m[p + ".expert_shared_feed_forward_length"] = u32(c.shared_intermediate);
   if (a.arch == "deepseek2") deepseek_keys(m, p, c);
+  if (a.arch == "glm4moe") glm4moe_keys(m, p, c);
   m["general.quantization_version"] = u32(2);
   return m;
 }
