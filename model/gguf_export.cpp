@@ -11,6 +11,7 @@
 #include "formats/tensor_reader.hpp"
 #include "formats/tensor_source.hpp"
 #include "model/gguf_arch.hpp"
+#include "model/gguf_gpt_oss.hpp"
 #include "model/gguf_types.hpp"
 
 namespace moeforge {
@@ -64,6 +65,14 @@ std::vector<uint64_t> reversed(const Shape& s) {
   return ne;
 }
 
+bool is_gpt_oss_layout(GgufLayout l) { return l == GgufLayout::kOssGate || l == GgufLayout::kOssUp || l == GgufLayout::kOssDown; }
+
+OssSource oss_source(const Target& t) {
+  std::vector<const OutputTensor*> members;
+  for (const auto& m : t.members) members.push_back(m.t);
+  return gpt_oss_source(members, t.name);
+}
+
 std::string expected_layout(const Target& t, const ModelConfig& c) {
   return t.layout == GgufLayout::kRopePairs ? "rope-pairs " + std::to_string(c.head_dim) : "";
 }
@@ -96,7 +105,9 @@ class Exporter {
       bytes[g.tensors.back().type] += g.tensors.back().nbytes();
     }
     auto common = std::max_element(bytes.begin(), bytes.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-    uint32_t ftype = o_.file_type.value_or(gguf_file_type(o_.type, common->first));
+    // Any MXFP4 tensor makes the file MOSTLY_MXFP4_MOE, as the converter labels gpt-oss.
+    bool mxfp4 = bytes.count(GgmlType::kMXFP4) > 0;
+    uint32_t ftype = o_.file_type.value_or(mxfp4 ? gguf_file_type(GgmlType::kMXFP4, GgmlType::kMXFP4) : gguf_file_type(o_.type, common->first));
     g.metadata = gguf_model_metadata(*arch_, c_, o_.name, ftype);
     for (const auto& [key, e] : o_.vocabulary.items()) g.metadata[key] = e;
     if (!plan_.provenance.empty()) g.metadata["moeforge.provenance"] = {{"type", "STRING"}, {"value", plan_.provenance.dump()}};
@@ -170,6 +181,7 @@ class Exporter {
       }
       case GgufLayout::kKvbK: return {static_cast<uint64_t>(c_.qk_nope_head_dim), static_cast<uint64_t>(c_.kv_lora_rank), static_cast<uint64_t>(c_.n_heads)};
       case GgufLayout::kKvbV: return {static_cast<uint64_t>(c_.kv_lora_rank), static_cast<uint64_t>(c_.v_head_dim), static_cast<uint64_t>(c_.n_heads)};
+      case GgufLayout::kOssGate: case GgufLayout::kOssUp: case GgufLayout::kOssDown: return gpt_oss_ne(t.layout, oss_source(t));
       default: return reversed(m.shape);
     }
   }
@@ -204,6 +216,17 @@ class Exporter {
     int attn_v_index = -1;
     if (t.name.find(".attn_v.weight") != std::string::npos) attn_v_index = attn_v_seen_++;
     GgufTypeContext ctx{c_.n_layers, c_.n_experts, n_attn_v_};
+    if (is_gpt_oss_layout(t.layout)) {
+      // MXFP4 experts stay MXFP4 whatever --dtype says, as the converter keeps them.
+      OssSource s = oss_source(t);
+      p.type = s.mxfp4() ? GgmlType::kMXFP4 : o_.type ? gguf_tensor_type(t.name, p.ne, *o_.type, is_output, ctx, -1) : kept_type(t);
+      p.row_align = gpt_oss_rows_per_expert(p.ne);
+      p.work_row_bytes = p.ne[0] * 12;
+      const char* part = t.layout == GgufLayout::kOssGate ? " (even rows: gate" : t.layout == GgufLayout::kOssUp ? " (odd rows: up" : " (down";
+      p.source = s.values->source + part + (s.mxfp4() ? ", MXFP4 blocks repacked)" : ", transposed)");
+      p.produce = gpt_oss_producer(t.layout, s, p.type, p.ne);
+      return p;
+    }
     p.type = o_.type ? gguf_tensor_type(t.name, p.ne, *o_.type, is_output, ctx, attn_v_index)
                      : gguf_stays_f32(t.name, p.ne) ? GgmlType::kF32 : kept_type(t);
     if (!t.constant.empty()) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "formats/ggml_quants.hpp"
 #include "formats/gguf.hpp"
 #include "formats/safetensors.hpp"
 #include "formats/tensor_reader.hpp"
@@ -151,4 +152,116 @@ TEST_CASE("gguf families: a pruned glm4_moe GGUF runs in llama.cpp as moeforge e
                           "glm4moe-pruned");
   GgufFile f = read_gguf(dir / "glm4moe-pruned.gguf");
   CHECK(f.find_value("glm4moe.expert_count")->get<int>() == 4);
+}
+
+namespace {
+
+// A copy of a reference model with rope_scaling.truncate set to true: llama.cpp always rounds
+// YaRN's correction range, so only then are its logits those of the same model in transformers.
+fs::path truncated_copy(const ScratchDir& dir, const std::string& model) {
+  fs::path out = dir / (model + "-truncate");
+  fs::create_directories(out);
+  fs::copy_file(family_model(model) / "model.safetensors", out / "model.safetensors");
+  auto cfg = nlohmann::json::parse(read_text(family_model(model) / "config.json"));
+  cfg["rope_scaling"]["truncate"] = true;
+  write_bytes(out / "config.json", cfg.dump(2));
+  return out;
+}
+
+std::vector<float> gguf_tensor_f32(const fs::path& file, const std::string& name) {
+  GgufFile g = read_gguf(file);
+  for (const auto& t : g.tensors)
+    if (t.name == name) {
+      std::string bytes = read_text(file);
+      std::vector<float> out(t.numel());
+      decode_ggml(static_cast<GgmlType>(t.type), reinterpret_cast<const std::byte*>(bytes.data() + g.data_start + t.offset),
+                  static_cast<int64_t>(out.size()), out.data());
+      return out;
+    }
+  FAIL("no tensor " << name << " in " << file);
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("gguf families: gpt_oss as gpt-oss reproduces the golden logits in llama.cpp") {
+  ScratchDir dir("gguf-gpt-oss");
+  // transformers' gpt-oss YaRN does not round its correction range (truncate false), llama.cpp's
+  // does: positions past 0 differ by a few 1e-3 in the logits, the NLL by far less.
+  Golden g = read_golden("tiny-gpt-oss");
+  for (const std::string dtype : {"f32", "f16", "bf16", "q8_0"}) {
+    fs::path out = dir / ("gpt-oss-" + dtype + ".gguf");
+    run_ok({"convert", family_model("tiny-gpt-oss").string(), out.string(), "--dtype", dtype, "--quiet"});
+    Agreement a = golden_agreement(g, out, "tiny-gpt-oss " + dtype);
+    CHECK(std::fabs(a.nll_diff) <= (dtype == "f32" ? 1e-3 : dtype == "q8_0" ? 2e-2 : 5e-3));
+    if (dtype == "f32") CHECK(a.max_abs <= 1e-2);
+  }
+  // With the rounding llama.cpp does, llama.cpp and moeforge agree on the same weights.
+  Windows windows = byte_windows("en", 4, 48);
+  fs::path ids = write_windows_jsonl(windows, dir / "en.jsonl");
+  fs::path truncated = truncated_copy(dir, "tiny-gpt-oss");
+  run_ok({"convert", truncated.string(), (dir / "truncated.gguf").string(), "--quiet"});
+  double oracle = llama_cpp_nll({dir / "truncated.gguf"}, windows)[0], own = moeforge_nll(truncated.string(), ids);
+  MESSAGE("gpt-oss, truncate true: llama.cpp " << oracle << ", moeforge " << own);
+  CHECK(std::fabs(oracle - own) <= 1e-4);
+}
+
+TEST_CASE("gguf families: gpt_oss MXFP4 experts are repacked into ggml MXFP4 blocks that llama.cpp runs") {
+  ScratchDir dir("gguf-gpt-oss-mxfp4");
+  fs::path mx = dir / "mxfp4.gguf", plain = dir / "plain.gguf";
+  run_ok({"convert", family_model("tiny-gpt-oss-mxfp4").string(), mx.string(), "--dtype", "f16", "--quiet"});
+  run_ok({"convert", family_model("tiny-gpt-oss").string(), plain.string(), "--dtype", "f32", "--quiet"});
+  GgufFile f = read_gguf(mx);
+  CHECK(f.find_value("general.file_type")->get<int>() == 38);  // MOSTLY_MXFP4_MOE
+  int mxfp4_tensors = 0;
+  for (const auto& t : f.tensors) mxfp4_tensors += t.type == static_cast<uint32_t>(GgmlType::kMXFP4);
+  CHECK(mxfp4_tensors == 6);  // gate, up, down of both layers, whatever --dtype says
+  // The sibling models hold the same (MXFP4-exact) expert weights: the repacked blocks decode to
+  // exactly the float GGUF's de-interleaved, transposed experts.
+  for (const char* name : {"blk.0.ffn_gate_exps.weight", "blk.1.ffn_up_exps.weight", "blk.1.ffn_down_exps.weight"}) {
+    CAPTURE(name);
+    CHECK(gguf_tensor_f32(mx, name) == gguf_tensor_f32(plain, name));
+  }
+  // llama.cpp multiplies MXFP4 weights with activations rounded to q8_0: NLL as for q8_0.
+  Agreement a = golden_agreement(read_golden("tiny-gpt-oss-mxfp4"), mx, "tiny-gpt-oss-mxfp4");
+  CHECK(std::fabs(a.nll_diff) <= 2e-2);
+}
+
+TEST_CASE("gguf families: a pruned gpt-oss GGUF (float or MXFP4 experts) runs in llama.cpp") {
+  ScratchDir dir("gguf-gpt-oss-prune");
+  write_bytes(dir / "keep.json", R"({"0": [3, 0, 2], "1": [1, 2, 3]})");
+  fs::path truncated = truncated_copy(dir, "tiny-gpt-oss");
+  same_nll_as_safetensors({"prune", truncated.string(), "--keep-list", (dir / "keep.json").string(), "--quiet"}, dir, "gpt-oss-pruned");
+  CHECK(read_gguf(dir / "gpt-oss-pruned.gguf").find_value("gpt-oss.expert_count")->get<int>() == 3);
+  // Pruning the MXFP4 sibling copies the kept experts' blocks: the same weights as the float prune.
+  run_ok({"prune", family_model("tiny-gpt-oss-mxfp4").string(), (dir / "mx-pruned.gguf").string(), "--keep-list", (dir / "keep.json").string(),
+          "--quiet"});
+  run_ok({"convert", (dir / "gpt-oss-pruned").string(), (dir / "plain-pruned.gguf").string(), "--dtype", "f32", "--quiet"});
+  for (const std::string part : {"gate", "up", "down"})
+    for (const std::string layer : {"0", "1"}) {
+      std::string name = "blk." + layer + ".ffn_" + part + "_exps.weight";
+      CAPTURE(name);
+      CHECK(gguf_tensor_f32(dir / "mx-pruned.gguf", name) == gguf_tensor_f32(dir / "plain-pruned.gguf", name));
+    }
+  // llama.cpp rounds the activations to q8_0 for MXFP4 weights (and a routing choice may flip):
+  // per-window NLLs move by up to ~2e-2 on this tiny model, so only a loose agreement is asked.
+  Windows windows = byte_windows("en", 4, 48);
+  double mx = llama_cpp_nll({dir / "mx-pruned.gguf"}, windows)[0], plain = llama_cpp_nll({dir / "plain-pruned.gguf"}, windows)[0];
+  MESSAGE("pruned gpt-oss: llama.cpp MXFP4 " << mx << ", f32 " << plain);
+  CHECK(std::fabs(mx - plain) <= 5e-2);
+}
+
+TEST_CASE("gguf families: gpt_oss layouts llama.cpp cannot run are refused with one line, nothing written") {
+  ScratchDir dir("gguf-gpt-oss-refused");
+  fs::path model = dir / "swapped";
+  fs::create_directories(model);
+  fs::copy_file(family_model("tiny-gpt-oss") / "model.safetensors", model / "model.safetensors");
+  auto cfg = nlohmann::json::parse(read_text(family_model("tiny-gpt-oss") / "config.json"));
+  cfg["layer_types"] = {"full_attention", "sliding_attention"};
+  write_bytes(model / "config.json", cfg.dump(2));
+  auto r = run_moeforge({"convert", model.string(), (dir / "out.gguf").string()});
+  CHECK(r.status != 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find("even layers only, but layer 0 attends to the whole context") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "out.gguf"));
 }
