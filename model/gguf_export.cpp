@@ -223,7 +223,7 @@ class Exporter {
       p.row_align = gpt_oss_rows_per_expert(p.ne);
       p.work_row_bytes = p.ne[0] * 12;
       const char* part = t.layout == GgufLayout::kOssGate ? " (even rows: gate" : t.layout == GgufLayout::kOssUp ? " (odd rows: up" : " (down";
-      p.source = s.values->source + part + (s.mxfp4() ? ", MXFP4 blocks repacked)" : ", transposed)");
+      p.source = s.values->source + part + (s.mxfp4() ? ", MXFP4 blocks repacked)" : p.ne.size() == 3 ? ", transposed)" : ")");
       p.produce = gpt_oss_producer(t.layout, s, p.type, p.ne);
       return p;
     }
