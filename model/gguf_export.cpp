@@ -1,6 +1,7 @@
 #include "model/gguf_export.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -95,7 +96,7 @@ class Exporter {
       warn(w);
       g.notes.push_back(w);
     }
-    collect();
+    collect(&g.notes);
     check_expert_counts();
     std::map<GgmlType, uint64_t> bytes;
     auto targets = ordered();
@@ -117,9 +118,21 @@ class Exporter {
   }
 
  private:
-  void collect() {
+  // Multi-token-prediction layers (model.layers.N with N >= num_hidden_layers, GLM-4.5 and
+  // DeepSeek-V3 checkpoints) are left out, as the converter does for deepseek2 and with --no-mtp.
+  bool is_mtp_layer(const std::string& name) const {
+    int layer = -1;
+    return std::sscanf(name.c_str(), "model.layers.%d.", &layer) == 1 && layer >= c_.n_layers;
+  }
+
+  void collect(std::vector<std::string>* notes) {
     std::map<std::string, size_t> index;
+    size_t mtp = 0;
     for (const auto& t : plan_.tensors) {
+      if ((arch_->arch == "glm4moe" || arch_->arch == "deepseek2") && is_mtp_layer(t.name)) {
+        ++mtp;
+        continue;
+      }
       auto names = gguf_names_for(*arch_, t.name);
       if (names.empty())
         throw UnsupportedError("tensor '" + t.name + "' has no GGUF name for llama.cpp's " + std::string(arch_->arch) + " architecture");
@@ -134,6 +147,12 @@ class Exporter {
     }
     for (auto& t : targets_)
       std::sort(t.members.begin(), t.members.end(), [](const Member& a, const Member& b) { return a.expert < b.expert; });
+    if (mtp > 0) {
+      std::string w = std::to_string(mtp) + " tensors of multi-token-prediction layers (model.layers." + std::to_string(c_.n_layers) +
+                      " and above) are not written: llama.cpp runs the model without them";
+      warn(w);
+      notes->push_back(w);
+    }
     bool has_output = index.count("output.weight") > 0;
     if (!has_output && arch_->output_required && index.count("token_embd.weight"))
       targets_.push_back({"output.weight", GgufLayout::kPlain, -1, targets_[index["token_embd.weight"]].members, {}});

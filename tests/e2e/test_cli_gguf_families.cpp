@@ -145,6 +145,32 @@ TEST_CASE("gguf families: glm4_moe as glm4moe reproduces the golden logits in ll
   CHECK(f.find_value("glm4moe.block_count")->get<int>() == cfg["num_hidden_layers"].get<int>());  // no MTP layers
 }
 
+TEST_CASE("gguf families: glm4_moe multi-token-prediction layers are left out with a warning") {
+  ScratchDir dir("gguf-glm4moe-mtp");
+  fs::path model = dir / "with-mtp";
+  fs::create_directories(model);
+  fs::copy_file(family_model("tiny-glm4-moe") / "config.json", model / "config.json");
+  // GLM-4.5 checkpoints carry their MTP layer as model.layers.{num_hidden_layers}.*: one such
+  // tensor is appended to a copy of the model file.
+  std::string bytes = read_text(family_model("tiny-glm4-moe") / "model.safetensors");
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[static_cast<size_t>(i)])) << (8 * i);
+  auto header = nlohmann::json::parse(bytes.substr(8, n));
+  const uint64_t end = bytes.size() - 8 - n;
+  header["model.layers.2.enorm.weight"] = {{"dtype", "F32"}, {"shape", {64}}, {"data_offsets", {end, end + 256}}};
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');
+  std::string file(8, '\0');
+  for (int i = 0; i < 8; ++i) file[static_cast<size_t>(i)] = static_cast<char>((h.size() >> (8 * i)) & 0xff);
+  write_bytes(model / "model.safetensors", file + h + bytes.substr(8 + n) + std::string(256, '\0'));
+  auto r = run_moeforge({"convert", model.string(), (dir / "out.gguf").string()});
+  REQUIRE(r.status == 0);
+  CHECK(r.err.find("multi-token-prediction layers (model.layers.2 and above) are not written") != std::string::npos);
+  CHECK(read_gguf(dir / "out.gguf").find_value("glm4moe.block_count")->get<int>() == 2);
+  Agreement a = golden_agreement(read_golden("tiny-glm4-moe"), dir / "out.gguf", "tiny-glm4-moe with an MTP tensor");
+  CHECK(a.max_abs <= 1e-4);
+}
+
 TEST_CASE("gguf families: a pruned glm4_moe GGUF runs in llama.cpp as moeforge evaluates it") {
   ScratchDir dir("gguf-glm4moe-prune");
   write_bytes(dir / "keep.json", R"({"1": [6, 1, 3, 4]})");
