@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "formats/ggml_quants.hpp"
@@ -290,4 +291,47 @@ TEST_CASE("gguf families: gpt_oss layouts llama.cpp cannot run are refused with 
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   CHECK(r.err.find("even layers only, but layer 0 attends to the whole context") != std::string::npos);
   CHECK_FALSE(fs::exists(dir / "out.gguf"));
+}
+
+namespace {
+
+// Every tensor's bytes, by name.
+std::map<std::string, std::string> gguf_tensor_bytes(const fs::path& file) {
+  GgufFile g = read_gguf(file);
+  std::string bytes = read_text(file);
+  std::map<std::string, std::string> out;
+  for (const auto& t : g.tensors) out[t.name] = bytes.substr(g.data_start + t.offset, t.nbytes);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("gguf families: a glm4moe GGUF reads back as its checkpoint; pruning its q8_0 file copies the kept blocks") {
+  ScratchDir dir("gguf-glm4moe-read");
+  const std::string hf = family_model("tiny-glm4-moe").string();
+  run_ok({"convert", hf, (dir / "f32.gguf").string(), "--quiet"});
+  run_ok({"convert", (dir / "f32.gguf").string(), (dir / "back").string(), "--quiet"});
+  auto d = run_moeforge({"diff", hf, (dir / "back").string()});
+  CHECK(d.out.find("0 differ (atol 0, largest abs difference 0), 0 only in A, 0 only in B") != std::string::npos);
+  auto cfg = nlohmann::json::parse(read_text(dir / "back" / "config.json")), want = nlohmann::json::parse(read_text(fs::path(hf) / "config.json"));
+  for (const char* key : {"n_routed_experts", "n_shared_experts", "first_k_dense_replace", "n_group", "topk_group", "norm_topk_prob",
+                          "routed_scaling_factor", "partial_rotary_factor", "attention_bias", "use_qk_norm", "moe_intermediate_size"}) {
+    CAPTURE(key);
+    CHECK(cfg[key] == want[key]);
+  }
+  // Pruning the quantised GGUF gives the bytes of quantising the pruned checkpoint, and llama.cpp runs it.
+  write_bytes(dir / "keep.json", R"({"1": [6, 1, 3, 4]})");
+  run_ok({"convert", hf, (dir / "q8.gguf").string(), "--dtype", "q8_0", "--quiet"});
+  run_ok({"prune", (dir / "q8.gguf").string(), (dir / "q8-pruned.gguf").string(), "--keep-list", (dir / "keep.json").string(), "--quiet"});
+  run_ok({"prune", hf, (dir / "pruned").string(), "--keep-list", (dir / "keep.json").string(), "--quiet"});
+  run_ok({"convert", (dir / "pruned").string(), (dir / "pruned-q8.gguf").string(), "--dtype", "q8_0", "--quiet"});
+  auto a = gguf_tensor_bytes(dir / "q8-pruned.gguf"), b = gguf_tensor_bytes(dir / "pruned-q8.gguf");
+  CHECK(a.size() == b.size());
+  for (const auto& [name, bytes] : a) {
+    CAPTURE(name);
+    CHECK((b.count(name) && b[name] == bytes));
+  }
+  Windows windows = byte_windows("en", 2, 48);
+  auto nll = llama_cpp_nll({dir / "q8-pruned.gguf", dir / "pruned-q8.gguf"}, windows);
+  CHECK(nll[0] == nll[1]);
 }
