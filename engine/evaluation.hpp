@@ -3,6 +3,8 @@
 // with float64 sums). Aggregates are token-weighted: total NLL / total predictions, which equals
 // the mean of per-window means when windows are equally long (the fixtures' definition). Bits per
 // byte divide by the bytes of text behind the predicted tokens (byte and text data only).
+// `context` > 0 scores only the tokens at positions ≥ context of their window: each scored token
+// then sees at least that many tokens before it (the earlier ones are read, not scored).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -27,7 +29,7 @@ struct EvalResult {
 };
 
 // One forward pass over all files; the last entry is the total over every file.
-std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data);
+std::vector<EvalResult> evaluate(const Engine& engine, const DataSet& data, int64_t context = 0);
 
 nlohmann::ordered_json eval_report(const std::vector<EvalResult>& results);
 

@@ -58,6 +58,32 @@ TEST_CASE("eval: bits per byte of every btx-bytes model on every domain (atol 1e
   }
 }
 
+TEST_CASE("eval --context scores only the later positions: the rest is what the window prefixes score") {
+  // Causal attention: positions 1..63 of a 128-byte window score as the same 64-byte prefix
+  // evaluated alone, so context 0 = context 64 + the prefixes (sums of NLL, predictions exact).
+  ScratchDir dir("context");
+  std::string text = read_text(fixture("corpora/de/eval.txt")).substr(0, 128 * 64), prefixes;
+  for (size_t w = 0; w < 64; ++w) prefixes += text.substr(w * 128, 64);
+  write_bytes(dir / "text.txt", text);
+  write_bytes(dir / "prefixes.txt", prefixes);
+  auto nll = [&](const std::string& file, const std::string& seq_len, const std::string& context) {
+    auto r = run_moeforge({"eval", fixture("models/btx-bytes/expert-de").string(), "--seq-len", seq_len, "--context", context, "--json",
+                           "--bytes", (dir / file).string()});
+    REQUIRE(r.status == 0);
+    auto f = nlohmann::json::parse(r.out)["files"][0];
+    return std::pair{f["mean_nll"].get<double>() * f["predictions"].get<double>(), f["predictions"].get<int64_t>()};
+  };
+  auto [all, n_all] = nll("text.txt", "128", "0");
+  auto [late, n_late] = nll("text.txt", "128", "64");
+  auto [early, n_early] = nll("prefixes.txt", "64", "0");
+  CHECK(n_late == 64 * 64);
+  CHECK(n_all == n_late + n_early);
+  CHECK(std::fabs(all - (late + early)) <= 1e-6 * all);
+  auto r = run_moeforge({"eval", fixture("models/btx-bytes/expert-de").string(), "--seq-len", "64", "--context", "64", "--bytes", (dir / "text.txt").string()});
+  CHECK(r.status == 2);
+  CHECK(r.err.find("--context 64 leaves nothing to score") != std::string::npos);
+}
+
 TEST_CASE("observe: router statistics of the top-2 Mixtral equal the reference (counts exact up to near-ties)") {
   auto expected = nlohmann::json::parse(read_text(fixture("models/btx-bytes/expected.json")));
   ScratchDir dir("observe");

@@ -62,8 +62,8 @@ TEST_CASE("inspect: parameters (total and active, MLA, shared experts, MXFP4 wei
     const char* layout;
   };
   for (const Want& w : {Want{"tiny-deepseek-v3-yarn", 110472, 95112, "per-expert"}, Want{"tiny-glm4-moe", 123336, 104904, "per-expert"},
-                        Want{"tiny-gpt-oss", 170832, 120912, "fused (gpt-oss, gate/up interleaved)"},
-                        Want{"tiny-gpt-oss-mxfp4", 170832, 120912, "fused (gpt-oss), MXFP4 blocks and scales"}}) {
+                        Want{"tiny-gpt-oss", 86128, 60912, "fused (gpt-oss, gate/up interleaved)"},
+                        Want{"tiny-gpt-oss-mxfp4", 86128, 60912, "fused (gpt-oss), MXFP4 blocks and scales"}}) {
     CAPTURE(w.dir);
     auto r = json_of(run_moeforge({"inspect", model(w.dir), "--json"}));
     CHECK(r["parameters"]["total"] == w.total);
@@ -225,15 +225,15 @@ TEST_CASE("families: malformed inputs give one clear error and write nothing") {
   fails({"eval", no_keys.string(), "--bytes", corpus()}, "missing: n_group, topk_group");
   fs::path axis = edited_copy(scratch, "tiny-gpt-oss", [](nlohmann::json& c) { c["num_local_experts"] = 3; });
   fails({"observe", axis.string(), "--bytes", corpus(), "--out", out + ".st"}, "the fused expert axis holds 4 experts");
-  // MXFP4 scales stored [E, H/32, 2I] instead of [E, 2I, H/32]: same bytes, wrong shape.
+  // MXFP4 scales of down_proj stored [E, I/32, H] instead of [E, H, I/32]: same bytes, wrong shape.
   fs::path mx = scratch / "mx";
   fs::create_directories(mx);
   fs::copy_file(family_model("tiny-gpt-oss-mxfp4") / "config.json", mx / "config.json");
   std::string bytes = read_text(family_model("tiny-gpt-oss-mxfp4") / "model.safetensors");
-  const std::string from = R"("model.layers.0.mlp.experts.gate_up_proj_scales":{"dtype":"U8","shape":[4,128,2])";
+  const std::string from = R"("model.layers.0.mlp.experts.down_proj_scales":{"dtype":"U8","shape":[4,32,2])";
   size_t at = bytes.find(from);
   REQUIRE(at != std::string::npos);
-  bytes.replace(at + from.size() - 9, 9, "[4,2,128]");
+  bytes.replace(at + from.size() - 8, 8, "[4,2,32]");
   write_bytes(mx / "model.safetensors", bytes);
   fails({"eval", mx.string(), "--bytes", corpus()}, "MXFP4 blocks are [experts, rows, columns / 32, 16]");
   fs::path fused_axis = edited_copy(scratch, "tiny-deepseek-v3-yarn-fused", [](nlohmann::json& c) { c["n_routed_experts"] = 4; c["n_group"] = 2; });

@@ -83,7 +83,8 @@ TEST_CASE("pruning the composed BTX MoE to expert d reproduces expert d's bits p
   }
 }
 
-TEST_CASE("REAP on a domain's calibration data keeps that domain's expert") {
+// "slow": four engine passes over the composed MoE, numerics only; release build only.
+TEST_CASE("REAP on a domain's calibration data keeps that domain's expert" * doctest::test_suite("slow")) {
   Checkpoint moe(composed());
   ModelConfig c = resolve_config(moe.config(), "config.json");
   for (int d = 0; d < 4; ++d) {
