@@ -69,12 +69,21 @@ const std::vector<GgufTensorName> kNames = {
     {"model.layers.{L}.self_attn.kv_a_layernorm.weight", "blk.{L}.attn_kv_a_norm.weight"},
     {"model.layers.{L}.self_attn.kv_b_proj.weight", "blk.{L}.attn_k_b.weight", Lay::kKvbK},
     {"model.layers.{L}.self_attn.kv_b_proj.weight", "blk.{L}.attn_v_b.weight", Lay::kKvbV},
-    // gpt-oss (per-expert names; biases per expert stack like the weights)
+    // gpt-oss
     {"model.layers.{L}.mlp.router.weight", "blk.{L}.ffn_gate_inp.weight"},
     {"model.layers.{L}.mlp.router.bias", "blk.{L}.ffn_gate_inp.bias"},
-    {"model.layers.{L}.mlp.experts.{E}.gate_proj.bias", "blk.{L}.ffn_gate_exps.bias", Lay::kStacked},
-    {"model.layers.{L}.mlp.experts.{E}.up_proj.bias", "blk.{L}.ffn_up_exps.bias", Lay::kStacked},
-    {"model.layers.{L}.mlp.experts.{E}.down_proj.bias", "blk.{L}.ffn_down_exps.bias", Lay::kStacked},
+    {"model.layers.{L}.mlp.experts.gate_up_proj", "blk.{L}.ffn_gate_exps.weight", Lay::kOssGate},
+    {"model.layers.{L}.mlp.experts.gate_up_proj", "blk.{L}.ffn_up_exps.weight", Lay::kOssUp},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_blocks", "blk.{L}.ffn_gate_exps.weight", Lay::kOssGate},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_blocks", "blk.{L}.ffn_up_exps.weight", Lay::kOssUp},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_scales", "blk.{L}.ffn_gate_exps.weight", Lay::kOssGate},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_scales", "blk.{L}.ffn_up_exps.weight", Lay::kOssUp},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_bias", "blk.{L}.ffn_gate_exps.bias", Lay::kOssGate},
+    {"model.layers.{L}.mlp.experts.gate_up_proj_bias", "blk.{L}.ffn_up_exps.bias", Lay::kOssUp},
+    {"model.layers.{L}.mlp.experts.down_proj", "blk.{L}.ffn_down_exps.weight", Lay::kOssDown},
+    {"model.layers.{L}.mlp.experts.down_proj_blocks", "blk.{L}.ffn_down_exps.weight", Lay::kOssDown},
+    {"model.layers.{L}.mlp.experts.down_proj_scales", "blk.{L}.ffn_down_exps.weight", Lay::kOssDown},
+    {"model.layers.{L}.mlp.experts.down_proj_bias", "blk.{L}.ffn_down_exps.bias"},
 };
 
 ojson u32(int64_t v) { return {{"type", "UINT32"}, {"value", v}}; }
@@ -121,6 +130,37 @@ void deepseek_keys(ojson& m, const std::string& a, const ModelConfig& c) {
   m[a + ".rope.dimension_count"] = u32(c.qk_rope_head_dim);
   if (c.rope_scaling.is_object() && c.rope_scaling.value("type", c.rope_scaling.value("rope_type", std::string())) == "yarn")
     m[a + ".rope.scaling.yarn_log_multiplier"] = f32(0.1 * c.rope_scaling.value("mscale_all_dim", 0.0));
+}
+
+// GLM-4.5: like DeepSeek's routing keys on standard attention with partial RoPE. MTP (nextn)
+// layers are not carried by moeforge, so the file is what the converter writes with --no-mtp.
+void glm4moe_keys(ojson& m, const std::string& a, const ModelConfig& c) {
+  m[a + ".rope.dimension_count"] = u32(c.rotary_dim);
+  m[a + ".expert_feed_forward_length"] = u32(c.expert_intermediate);
+  m[a + ".expert_shared_count"] = u32(config_int_or(c.raw, "n_shared_experts", 0));
+  m[a + ".leading_dense_block_count"] = u32(config_int_or(c.raw, "first_k_dense_replace", 0));
+  m[a + ".expert_gating_func"] = u32(2);  // sigmoid
+  m[a + ".expert_weights_scale"] = f32(c.routed_scaling_factor);
+  m[a + ".expert_weights_norm"] = flag(c.renormalize);
+  m[a + ".nextn_predict_layers"] = u32(0);
+}
+
+// llama.cpp's gpt-oss slides on the even layers (layer 0 first) with one window, and clamps
+// SwiGLU at 7 with alpha 1.702 (hard-coded).
+template <typename Refuse>
+void check_gpt_oss(const ModelConfig& c, const Refuse& refuse) {
+  std::optional<int> window;
+  for (const auto& w : c.sliding_window)
+    if (w) window = *w;
+  if (!window) refuse("llama.cpp's gpt-oss needs a sliding_window (attention.sliding_window is required)");
+  for (size_t l = 0; l < c.sliding_window.size(); ++l) {
+    bool slides = c.sliding_window[l].has_value();
+    if (slides != (l % 2 == 0) || (slides && *c.sliding_window[l] != *window))
+      refuse("llama.cpp's gpt-oss slides (window " + std::to_string(*window) + ") on the even layers only, but layer " + std::to_string(l) +
+             (slides ? " slides with window " + std::to_string(*c.sliding_window[l]) : " attends to the whole context") +
+             " (layer_types must alternate sliding_attention, full_attention)");
+  }
+  if (c.swiglu_limit != 7.0) refuse("llama.cpp's gpt-oss clamps SwiGLU at 7 (swiglu_limit is " + std::to_string(c.swiglu_limit) + ")");
 }
 
 }  // namespace
@@ -181,6 +221,11 @@ void check_gguf_representable(const GgufArch& a, const ModelConfig& c, std::vect
       refuse("rope_scaling type \"" + type + "\" is not supported (linear, yarn, llama3 are)");
     if (type == "llama3" && !a.rope_pairs) refuse("llama3 rope scaling is only written for the llama architecture");
   }
+  if (a.arch == "gpt-oss") check_gpt_oss(c, refuse);
+  const auto& rs = c.rope_scaling;
+  if (rs.is_object() && rs.contains("truncate") && rs["truncate"].is_boolean() && !rs["truncate"].get<bool>())
+    warnings->push_back(fam + ": rope_scaling truncate false is not stored: llama.cpp rounds YaRN's correction range to whole dimensions "
+                              "(as truncate true), so its positions past 0 differ slightly from transformers'");
   for (const auto& w : c.sliding_window)
     if (w && a.arch != "gpt-oss") {
       warnings->push_back(fam + ": sliding_window " + std::to_string(*w) + " is not stored: llama.cpp's " + std::string(a.arch) +
@@ -224,6 +269,15 @@ ojson gguf_model_metadata(const GgufArch& a, const ModelConfig& c, const std::st
   if (a.arch == "qwen2moe" || a.arch == "qwen3moe") m[p + ".expert_feed_forward_length"] = u32(c.expert_intermediate);
   if (a.arch == "qwen2moe") m[p + ".expert_shared_feed_forward_length"] = u32(c.shared_intermediate);
   if (a.arch == "deepseek2") deepseek_keys(m, p, c);
+  if (a.arch == "glm4moe") glm4moe_keys(m, p, c);
+  if (a.arch == "gpt-oss") {
+    for (const auto& w : c.sliding_window)
+      if (w) {
+        m[p + ".attention.sliding_window"] = u32(*w);
+        break;
+      }
+    m[p + ".expert_feed_forward_length"] = u32(c.expert_intermediate);
+  }
   m["general.quantization_version"] = u32(2);
   return m;
 }

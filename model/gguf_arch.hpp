@@ -20,6 +20,10 @@ enum class GgufLayout {
   kStacked,    // one matrix per expert ({E}) stacked along a new slowest dimension: ne = [cols, rows, E]
   kKvbK,       // DeepSeek kv_b_proj → attn_k_b: per head the first qk_nope rows, transposed
   kKvbV,       // DeepSeek kv_b_proj → attn_v_b: per head the last v_head_dim rows
+  // gpt-oss fused experts (float [E, in, out] or MXFP4 *_blocks/*_scales [E, out, in/32, 16]):
+  kOssGate,    // gate_up_proj (and its bias): the even output rows, transposed to [E, I, H]
+  kOssUp,      // gate_up_proj (and its bias): the odd output rows
+  kOssDown,    // down_proj [E, I, H] transposed to [E, H, I] (MXFP4: as stored)
 };
 
 struct GgufTensorName {

@@ -151,6 +151,32 @@ std::vector<Part> open_parts(const fs::path& path) {
   return parts;
 }
 
+// glm4moe's keys back into a Glm4MoeConfig; q/k biases and norms are known from the tensors.
+void glm4moe_config(const Meta& m, const std::vector<Part>& parts, json& c) {
+  const std::string a = "glm4moe.";
+  if (m.integer_or(a + "nextn_predict_layers", 0) > 0)
+    throw UnsupportedError(m.file + ": " + a + "nextn_predict_layers is " + std::to_string(m.integer(a + "nextn_predict_layers")) +
+                           "; multi-token-prediction layers cannot be read (hint: convert without them, e.g. --no-mtp)");
+  if (m.integer_or(a + "expert_gating_func", 2) != 2)
+    throw UnsupportedError(m.file + ": " + a + "expert_gating_func is " + std::to_string(m.integer(a + "expert_gating_func")) +
+                           "; GLM-4-MoE routes with a sigmoid (2)");
+  c["n_routed_experts"] = c["num_experts"];
+  c.erase("num_experts");
+  c["n_shared_experts"] = m.integer_or(a + "expert_shared_count", 0);
+  c["first_k_dense_replace"] = m.integer_or(a + "leading_dense_block_count", 0);
+  c["routed_scaling_factor"] = m.number_or(a + "expert_weights_scale", 1.0);
+  const auto* norm = m.g.find_value(a + "expert_weights_norm");
+  c["norm_topk_prob"] = norm != nullptr && norm->is_boolean() && norm->get<bool>();
+  c["n_group"] = m.integer_or(a + "expert_group_count", 1);
+  c["topk_group"] = m.integer_or(a + "expert_group_used_count", 1);
+  int64_t head_dim = c.contains("head_dim") ? c["head_dim"].get<int64_t>() : c["hidden_size"].get<int64_t>() / c["num_attention_heads"].get<int64_t>();
+  c["head_dim"] = head_dim;
+  c["partial_rotary_factor"] = static_cast<double>(m.integer_or(a + "rope.dimension_count", head_dim / 2)) / static_cast<double>(head_dim);
+  const Part* owner = nullptr;
+  c["attention_bias"] = find_stored(parts, "blk.0.attn_q.bias", &owner) != nullptr;
+  c["use_qk_norm"] = find_stored(parts, "blk.0.attn_q_norm.weight", &owner) != nullptr;
+}
+
 json derive_config(const Meta& m, const std::vector<Part>& parts) {
   std::string arch = m.text("general.architecture");
   auto families = gguf_archs_named(arch);
@@ -160,8 +186,8 @@ json derive_config(const Meta& m, const std::vector<Part>& parts) {
   int64_t experts = m.integer_or(a + "expert_count", 0);
   std::string type = std::string(families[0]->model_type);
   if (arch == "llama" && experts > 0) type = "mixtral";
-  if (arch == "deepseek2" || arch == "glm4moe" || arch == "gpt-oss")
-    throw UnsupportedError(m.file + ": reading " + arch + " GGUF files is not supported yet (llama, qwen2, qwen3, qwen2moe, qwen3moe, olmoe are)");
+  if (arch == "deepseek2" || arch == "gpt-oss")
+    throw UnsupportedError(m.file + ": reading " + arch + " GGUF files is not supported yet (llama, qwen2, qwen3, qwen2moe, qwen3moe, olmoe, glm4moe are)");
   const Part* owner = nullptr;
   const GgufTensor* embd = find_stored(parts, "token_embd.weight", &owner);
   if (embd == nullptr || embd->ne.size() != 2) throw FormatError(m.file + ": tensor 'token_embd.weight' is missing or not 2-D");
@@ -193,6 +219,7 @@ json derive_config(const Meta& m, const std::vector<Part>& parts) {
     if (type == "qwen2_moe") c["shared_expert_intermediate_size"] = m.integer(a + "expert_shared_feed_forward_length");
     c["norm_topk_prob"] = type == "qwen3_moe";  // what llama.cpp hard-codes for each architecture
   }
+  if (arch == "glm4moe") glm4moe_config(m, parts, c);
   for (const char* kind : {"bos", "eos"})
     if (m.has(std::string("tokenizer.ggml.") + kind + "_token_id")) c[std::string(kind) + "_token_id"] = m.integer(std::string("tokenizer.ggml.") + kind + "_token_id");
   return c;

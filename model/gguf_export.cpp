@@ -1,6 +1,7 @@
 #include "model/gguf_export.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
@@ -11,6 +12,7 @@
 #include "formats/tensor_reader.hpp"
 #include "formats/tensor_source.hpp"
 #include "model/gguf_arch.hpp"
+#include "model/gguf_gpt_oss.hpp"
 #include "model/gguf_types.hpp"
 
 namespace moeforge {
@@ -64,6 +66,14 @@ std::vector<uint64_t> reversed(const Shape& s) {
   return ne;
 }
 
+bool is_gpt_oss_layout(GgufLayout l) { return l == GgufLayout::kOssGate || l == GgufLayout::kOssUp || l == GgufLayout::kOssDown; }
+
+OssSource oss_source(const Target& t) {
+  std::vector<const OutputTensor*> members;
+  for (const auto& m : t.members) members.push_back(m.t);
+  return gpt_oss_source(members, t.name);
+}
+
 std::string expected_layout(const Target& t, const ModelConfig& c) {
   return t.layout == GgufLayout::kRopePairs ? "rope-pairs " + std::to_string(c.head_dim) : "";
 }
@@ -86,7 +96,7 @@ class Exporter {
       warn(w);
       g.notes.push_back(w);
     }
-    collect();
+    collect(&g.notes);
     check_expert_counts();
     std::map<GgmlType, uint64_t> bytes;
     auto targets = ordered();
@@ -96,7 +106,9 @@ class Exporter {
       bytes[g.tensors.back().type] += g.tensors.back().nbytes();
     }
     auto common = std::max_element(bytes.begin(), bytes.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-    uint32_t ftype = o_.file_type.value_or(gguf_file_type(o_.type, common->first));
+    // Any MXFP4 tensor makes the file MOSTLY_MXFP4_MOE, as the converter labels gpt-oss.
+    bool mxfp4 = bytes.count(GgmlType::kMXFP4) > 0;
+    uint32_t ftype = o_.file_type.value_or(mxfp4 ? gguf_file_type(GgmlType::kMXFP4, GgmlType::kMXFP4) : gguf_file_type(o_.type, common->first));
     g.metadata = gguf_model_metadata(*arch_, c_, o_.name, ftype);
     for (const auto& [key, e] : o_.vocabulary.items()) g.metadata[key] = e;
     if (!plan_.provenance.empty()) g.metadata["moeforge.provenance"] = {{"type", "STRING"}, {"value", plan_.provenance.dump()}};
@@ -106,9 +118,21 @@ class Exporter {
   }
 
  private:
-  void collect() {
+  // Multi-token-prediction layers (model.layers.N with N >= num_hidden_layers, GLM-4.5 and
+  // DeepSeek-V3 checkpoints) are left out, as the converter does for deepseek2 and with --no-mtp.
+  bool is_mtp_layer(const std::string& name) const {
+    int layer = -1;
+    return std::sscanf(name.c_str(), "model.layers.%d.", &layer) == 1 && layer >= c_.n_layers;
+  }
+
+  void collect(std::vector<std::string>* notes) {
     std::map<std::string, size_t> index;
+    size_t mtp = 0;
     for (const auto& t : plan_.tensors) {
+      if ((arch_->arch == "glm4moe" || arch_->arch == "deepseek2") && is_mtp_layer(t.name)) {
+        ++mtp;
+        continue;
+      }
       auto names = gguf_names_for(*arch_, t.name);
       if (names.empty())
         throw UnsupportedError("tensor '" + t.name + "' has no GGUF name for llama.cpp's " + std::string(arch_->arch) + " architecture");
@@ -123,6 +147,12 @@ class Exporter {
     }
     for (auto& t : targets_)
       std::sort(t.members.begin(), t.members.end(), [](const Member& a, const Member& b) { return a.expert < b.expert; });
+    if (mtp > 0) {
+      std::string w = std::to_string(mtp) + " tensors of multi-token-prediction layers (model.layers." + std::to_string(c_.n_layers) +
+                      " and above) are not written: llama.cpp runs the model without them";
+      warn(w);
+      notes->push_back(w);
+    }
     bool has_output = index.count("output.weight") > 0;
     if (!has_output && arch_->output_required && index.count("token_embd.weight"))
       targets_.push_back({"output.weight", GgufLayout::kPlain, -1, targets_[index["token_embd.weight"]].members, {}});
@@ -170,6 +200,7 @@ class Exporter {
       }
       case GgufLayout::kKvbK: return {static_cast<uint64_t>(c_.qk_nope_head_dim), static_cast<uint64_t>(c_.kv_lora_rank), static_cast<uint64_t>(c_.n_heads)};
       case GgufLayout::kKvbV: return {static_cast<uint64_t>(c_.kv_lora_rank), static_cast<uint64_t>(c_.v_head_dim), static_cast<uint64_t>(c_.n_heads)};
+      case GgufLayout::kOssGate: case GgufLayout::kOssUp: case GgufLayout::kOssDown: return gpt_oss_ne(t.layout, oss_source(t));
       default: return reversed(m.shape);
     }
   }
@@ -204,6 +235,17 @@ class Exporter {
     int attn_v_index = -1;
     if (t.name.find(".attn_v.weight") != std::string::npos) attn_v_index = attn_v_seen_++;
     GgufTypeContext ctx{c_.n_layers, c_.n_experts, n_attn_v_};
+    if (is_gpt_oss_layout(t.layout)) {
+      // MXFP4 experts stay MXFP4 whatever --dtype says, as the converter keeps them.
+      OssSource s = oss_source(t);
+      p.type = s.mxfp4() ? GgmlType::kMXFP4 : o_.type ? gguf_tensor_type(t.name, p.ne, *o_.type, is_output, ctx, -1) : kept_type(t);
+      p.row_align = gpt_oss_rows_per_expert(p.ne);
+      p.work_row_bytes = p.ne[0] * 12;
+      const char* part = t.layout == GgufLayout::kOssGate ? " (even rows: gate" : t.layout == GgufLayout::kOssUp ? " (odd rows: up" : " (down";
+      p.source = s.values->source + part + (s.mxfp4() ? ", MXFP4 blocks repacked)" : p.ne.size() == 3 ? ", transposed)" : ")");
+      p.produce = gpt_oss_producer(t.layout, s, p.type, p.ne);
+      return p;
+    }
     p.type = o_.type ? gguf_tensor_type(t.name, p.ne, *o_.type, is_output, ctx, attn_v_index)
                      : gguf_stays_f32(t.name, p.ne) ? GgmlType::kF32 : kept_type(t);
     if (!t.constant.empty()) {

@@ -40,6 +40,16 @@ std::vector<double> llama_cpp_nll(const std::vector<fs::path>& models, const Win
   return out;
 }
 
+std::vector<std::vector<std::vector<float>>> llama_cpp_logits(const fs::path& model, const Windows& windows) {
+  fs::path dir = oracle_dir();
+  ScratchDir scratch("oracle-logits");
+  write_bytes(scratch / "windows.json", nlohmann::json({{"windows", windows}}).dump());
+  auto r = run_program("node", {(dir / "logits.mjs").string(), (scratch / "windows.json").string(), fs::absolute(model).string()});
+  INFO("llama.cpp oracle stderr: " << r.err);
+  REQUIRE(r.status == 0);
+  return nlohmann::json::parse(r.out)["logits"].get<std::vector<std::vector<std::vector<float>>>>();
+}
+
 nlohmann::json gguf_inspect(const fs::path& file) {
   auto r = run_program("node", {(oracle_dir() / "inspect.mjs").string(), fs::absolute(file).string()});
   INFO("inspect.mjs stderr: " << r.err);

@@ -13,6 +13,8 @@ using Windows = std::vector<std::vector<int32_t>>;
 
 // Mean NLL per prediction of each model on the windows, under llama.cpp (1 thread, f32 KV cache).
 std::vector<double> llama_cpp_nll(const std::vector<std::filesystem::path>& models, const Windows& windows);
+// llama.cpp's raw logits of a model at every position of each window: [window][position][token].
+std::vector<std::vector<std::vector<float>>> llama_cpp_logits(const std::filesystem::path& model, const Windows& windows);
 // Header, metadata and tensor infos as @huggingface/gguf reads them.
 nlohmann::json gguf_inspect(const std::filesystem::path& file);
 
