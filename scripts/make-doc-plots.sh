@@ -24,4 +24,7 @@ $m observe $f/models/tiny-mixtral --bytes $f/corpora/{en,py}/calib.txt --seq-len
 $m merge-experts $f/models/tiny-mixtral "$tmp/merged" --stats "$tmp/tiny.safetensors" --groups 3 --plot $out/merge.svg --force --quiet >/dev/null
 # eval: bits per byte of the composed MoE on the four eval texts
 $m eval $moe --bytes $f/corpora/{en,py,de,c}/eval.txt --seq-len 128 --plot $out/eval.svg --force --quiet >/dev/null
+# fit-router: the composed MoE's routers re-fitted (logistic) from the four domains' calibration text
+$m fit-router $moe "$tmp/refit" --bytes $f/corpora/{en,py,de,c}/calib.txt --seq-len 128 --router logistic \
+  --plot $out/router.svg --force --quiet >/dev/null
 ls -l $out
