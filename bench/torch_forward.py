@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The same forward pass as `moeforge eval`, written directly in PyTorch (eager, float32), for
-the side-by-side benchmark. Reads config.json and the safetensors files itself (no transformers
+the side-by-side benchmark: llama, mixtral, and deepseek_v3 (MLA attention, group-limited sigmoid
+routing, shared experts, optional YaRN) computed the way transformers' modeling files do. Reads config.json and the safetensors files itself (no transformers
 or safetensors packages on Debian). Prints tokens/s and the mean NLL so the two can be checked
 against each other.
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "F64": np.float64}
+DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "F64": np.float64, "I64": np.int64}
 
 
 def load_safetensors(path):
@@ -38,7 +39,7 @@ def load(model_dir):
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     w = {}
     for f in sorted(os.listdir(model_dir)):
-        if f.endswith(".safetensors"):
+        if f.endswith(".safetensors") and not f.startswith("golden"):  # fixtures keep golden data beside the model
             w.update(load_safetensors(os.path.join(model_dir, f)))
     return cfg, w
 
@@ -54,6 +55,8 @@ def rope(x, cos, sin):
 
 
 def forward(cfg, w, ids):
+    if cfg["model_type"] == "deepseek_v3":
+        return deepseek_forward(cfg, w, ids)
     B, T = ids.shape
     H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)
@@ -106,6 +109,134 @@ def moe(cfg, w, p, h):
     return out
 
 
+def yarn_inv_freq(cfg, rs, dim, base):
+    # transformers' _compute_yarn_parameters: blend interpolated and extrapolated frequencies.
+    factor = rs["factor"]
+    orig = rs.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
+
+    def get_mscale(scale, m=1.0):
+        return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+    att = rs.get("attention_factor")
+    if att is None:
+        m, m_all = rs.get("mscale"), rs.get("mscale_all_dim")
+        att = get_mscale(factor, m) / get_mscale(factor, m_all) if m and m_all else get_mscale(factor)
+
+    def corr_dim(rot):
+        return dim * math.log(orig / (rot * 2 * math.pi)) / (2 * math.log(base))
+
+    low, high = corr_dim(rs.get("beta_fast") or 32), corr_dim(rs.get("beta_slow") or 1)
+    if rs.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = torch.clamp((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+    pos = base ** (torch.arange(0, dim, 2).float() / dim)
+    extra = 1 - ramp
+    return (1.0 / (factor * pos)) * (1 - extra) + (1.0 / pos) * extra, att
+
+
+def deepseek_rope(cfg, T):
+    """cos/sin of the rope part and the softmax scale (with YaRN's mscale² when mscale_all_dim)."""
+    dim, base = cfg["qk_rope_head_dim"], cfg.get("rope_theta", 10000.0)
+    rs = cfg.get("rope_scaling") or cfg.get("rope_parameters") or {}
+    scale = (cfg["qk_nope_head_dim"] + dim) ** -0.5
+    if rs.get("rope_type", rs.get("type", "default")) == "yarn":
+        inv, att = yarn_inv_freq(cfg, rs, dim, base)
+        if rs.get("mscale_all_dim"):
+            m = 0.1 * rs["mscale_all_dim"] * math.log(rs["factor"]) + 1.0 if rs["factor"] > 1 else 1.0
+            scale *= m * m
+    else:
+        inv, att = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim)), 1.0
+    freqs = torch.outer(torch.arange(T).float(), inv)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos() * att, emb.sin() * att, scale
+
+
+def deinterleave(x):
+    # rope_interleave: [x0, x1, x2, x3, ...] -> [x0, x2, ..., x1, x3, ...], then rotate-half RoPE.
+    *lead, d = x.shape
+    return x.reshape(*lead, d // 2, 2).transpose(-1, -2).reshape(*lead, d)
+
+
+def mla(cfg, w, p, h, cos, sin, scale, mask):
+    B, T, _ = h.shape
+    nh, nope, rot, vd, lora = (cfg["num_attention_heads"], cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"],
+                               cfg["v_head_dim"], cfg["kv_lora_rank"])
+    a = p + "self_attn."
+    if cfg.get("q_lora_rank"):
+        q = rms_norm(h @ w[a + "q_a_proj.weight"].T, w[a + "q_a_layernorm.weight"], 1e-6) @ w[a + "q_b_proj.weight"].T
+    else:
+        q = h @ w[a + "q_proj.weight"].T
+    q = q.view(B, T, nh, nope + rot).transpose(1, 2)
+    q_pass, q_rot = torch.split(q, [nope, rot], dim=-1)
+    c = h @ w[a + "kv_a_proj_with_mqa.weight"].T
+    k_pass, k_rot = torch.split(c, [lora, rot], dim=-1)
+    kv = (rms_norm(k_pass, w[a + "kv_a_layernorm.weight"], 1e-6) @ w[a + "kv_b_proj.weight"].T)
+    kv = kv.view(B, T, nh, nope + vd).transpose(1, 2)
+    k_pass, v = torch.split(kv, [nope, vd], dim=-1)
+    k_rot = k_rot.view(B, 1, T, rot)
+    if cfg.get("rope_interleave", True):
+        q_rot, k_rot = deinterleave(q_rot), deinterleave(k_rot)
+    q_rot, k_rot = rope(q_rot, cos, sin), rope(k_rot, cos, sin)
+    q = torch.cat((q_pass, q_rot), dim=-1)
+    k = torch.cat((k_pass, k_rot.expand(B, nh, T, rot)), dim=-1)
+    att = torch.softmax(q @ k.transpose(-1, -2) * scale + mask, dim=-1)
+    o = (att @ v).transpose(1, 2).reshape(B, T, nh * vd)
+    return o @ w[a + "o_proj.weight"].T
+
+
+def mlp(w, q, x):
+    return (F.silu(x @ w[q + "gate_proj.weight"].T) * (x @ w[q + "up_proj.weight"].T)) @ w[q + "down_proj.weight"].T
+
+
+def deepseek_moe(cfg, w, p, h):
+    # As DeepseekV3MoE: sigmoid scores; the correction bias only chooses; best topk_group groups
+    # (group score = sum of its 2 best); top-k; weights from the plain scores, renormalised, scaled.
+    E, k, G, TG = cfg["n_routed_experts"], cfg["num_experts_per_tok"], cfg["n_group"], cfg["topk_group"]
+    N = h.shape[0]
+    s = torch.sigmoid(h @ w[p + "mlp.gate.weight"].T)
+    choice = s + w[p + "mlp.gate.e_score_correction_bias"]
+    group_scores = choice.view(N, G, E // G).topk(2, dim=-1)[0].sum(-1)
+    group_idx = torch.topk(group_scores, k=TG, dim=-1, sorted=False)[1]
+    group_mask = torch.zeros_like(group_scores).scatter_(1, group_idx, 1)
+    score_mask = group_mask.unsqueeze(-1).expand(N, G, E // G).reshape(N, E)
+    chosen = torch.topk(choice.masked_fill(~score_mask.bool(), 0.0), k=k, dim=-1, sorted=False)[1]
+    weights = s.gather(1, chosen)
+    if cfg.get("norm_topk_prob", True):
+        weights = weights / (weights.sum(-1, keepdim=True) + 1e-20)
+    weights = weights * cfg.get("routed_scaling_factor", 1.0)
+    out = torch.zeros_like(h)
+    for e in range(E):
+        rows, slot = torch.where(chosen == e)
+        if rows.numel() == 0:
+            continue
+        y = mlp(w, p + f"mlp.experts.{e}.", h[rows])
+        out.index_add_(0, rows, y * weights[rows, slot, None])
+    if cfg.get("n_shared_experts"):
+        out = out + mlp(w, p + "mlp.shared_experts.", h)
+    return out
+
+
+def deepseek_forward(cfg, w, ids):
+    B, T = ids.shape
+    H, eps = cfg["hidden_size"], cfg["rms_norm_eps"]
+    cos, sin, scale = deepseek_rope(cfg, T)
+    mask = torch.full((T, T), float("-inf")).triu(1)
+    x = w["model.embed_tokens.weight"][ids]
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        x = x + mla(cfg, w, p, rms_norm(x, w[p + "input_layernorm.weight"], eps), cos, sin, scale, mask)
+        h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
+        if l >= cfg.get("first_k_dense_replace", 0):
+            x = x + deepseek_moe(cfg, w, p, h.view(B * T, H)).view(B, T, H)
+        else:
+            x = x + mlp(w, p + "mlp.", h)
+    x = rms_norm(x, w["model.norm.weight"], eps)
+    return x @ w["lm_head.weight"].T
+
+
 def main():
     model_dir, tokens_path, seq_len, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
@@ -126,4 +257,5 @@ def main():
     print(json.dumps({"tokens": ids.numel(), "seconds": seconds, "tokens_per_second": ids.numel() / seconds, "mean_nll": nll / count}))
 
 
-main()
+if __name__ == "__main__":
+    main()
