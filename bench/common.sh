@@ -8,12 +8,13 @@ mkdir -p "$work"
 command -v /usr/bin/time >/dev/null || { echo "installing GNU time" >&2; apt-get install -y -qq time >/dev/null; }
 
 # measure LABEL CMD...: runs CMD ${REPEAT:-3} times (after each run, $cleanup is evaluated),
-# prints the median wall time and the largest peak RSS, and sets $secs and $rss_mb.
+# prints the median wall time and the largest peak RSS, and sets $secs and $rss_mb. The last
+# run's standard output is kept in $work/.out (for results such as a mean NLL).
 measure() {
   local label=$1; shift
   local times=() rss_kb=0 t m
   for _ in $(seq "${REPEAT:-3}"); do
-    /usr/bin/time -f "%e %M" -o "$work/.time" "$@" >/dev/null
+    /usr/bin/time -f "%e %M" -o "$work/.time" "$@" >"$work/.out"
     read -r t m < "$work/.time"
     times+=("$t"); [ "$m" -gt "$rss_kb" ] && rss_kb=$m
     eval "${cleanup:-true}"
