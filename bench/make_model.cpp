@@ -2,6 +2,7 @@
 // seeded function of (tensor name, row), so any chunking gives the same bytes. Families: llama,
 // mixtral, and deepseek_v3 (MLA attention, group-limited sigmoid routing, shared experts).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -81,7 +82,7 @@ nlohmann::json deepseek_config(const Options& o) {
   return {{"architectures", {"DeepseekV3ForCausalLM"}}, {"attention_bias", false}, {"attention_dropout", 0.0},
           {"bos_token_id", 0}, {"eos_token_id", 1}, {"first_k_dense_replace", o.first_dense}, {"head_dim", o.qk_rope},
           {"hidden_act", "silu"}, {"hidden_size", o.hidden}, {"initializer_range", 0.02}, {"intermediate_size", o.inter},
-          {"kv_lora_rank", o.kv_lora_rank}, {"max_position_embeddings", o.yarn_factor > 0 ? 4096 * o.yarn_factor : 4096},
+          {"kv_lora_rank", o.kv_lora_rank}, {"max_position_embeddings", static_cast<int64_t>(4096 * std::max(1.0, o.yarn_factor))},
           {"model_type", "deepseek_v3"}, {"moe_intermediate_size", o.moe_inter}, {"n_group", o.n_group},
           {"n_routed_experts", o.experts}, {"n_shared_experts", o.shared_experts}, {"norm_topk_prob", true},
           {"num_attention_heads", o.heads}, {"num_experts_per_tok", o.top_k}, {"num_hidden_layers", o.layers},
