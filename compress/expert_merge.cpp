@@ -153,8 +153,11 @@ class FusedMergeCache {
     out->gate_bias = average([](const FfnWeights& w) { return w.gate_bias; });
     out->up_bias = average([](const FfnWeights& w) { return w.up_bias; });
     out->down_bias = average([](const FfnWeights& w) { return w.down_bias; });
+    // Computed outside the lock; another thread may have stored the same expert meanwhile: count
+    // this use on its entry so the entry still goes after kUses.
     std::lock_guard<std::mutex> lock(mutex_);
-    cache_[key] = {out, 1};
+    auto it = cache_.try_emplace(key, out, 0).first;
+    if (++it->second.second == kUses) cache_.erase(it);
     return out;
   }
 

@@ -83,7 +83,7 @@ OutputTensor gpt_oss_fused_output(const Checkpoint& model, const ModelConfig& c,
   // experts are copied from it raw when its dtype is the output's.
   const TensorInfo* src = model.find_tensor(gpt_oss_expert_tensor(layer, part_suffix(part)));
   const bool raw = src != nullptr && src->dtype == dtype;
-  t.source = "experts of layer " + std::to_string(layer) + (src ? ": rows of " + src->name : ": MXFP4 experts dequantised") + ", merged experts averaged";
+  t.source = "experts of layer " + std::to_string(layer) + (src ? ": rows of " + src->name : ": MXFP4 experts dequantised") + ", merged experts from their members";
   const int64_t width = shape_numel(t.shape) / E;
   const Checkpoint* m = &model;
   const ModelConfig* cfg = &c;
