@@ -1,9 +1,11 @@
 #include "compress/expert_merge.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 
+#include "compress/fused_expert_output.hpp"
 #include "compress/linear_assignment.hpp"
 #include "compress/reduced_moe.hpp"
 #include "core/error.hpp"
@@ -67,6 +69,19 @@ int leader_of(const MergeSpec& s, int layer, const std::vector<int>& members) {
   return best;
 }
 
+// Members of a group as float64 (aligned to the leader for msmoe), read once.
+std::vector<FfnWeights> load_members(const MergeSpec& s, int layer, const OutputExpert& e, const std::function<FfnWeights(int)>& load) {
+  std::vector<FfnWeights> out;
+  int leader = leader_of(s, layer, e.members);
+  FfnWeights reference = load(leader);
+  for (int m : e.members) {
+    FfnWeights w = m == leader ? reference : load(m);
+    bool align = s.method == MergeMethod::kMsmoe && s.permute && m != leader;
+    out.push_back(align ? align_neurons(w, reference) : w);
+  }
+  return out;
+}
+
 // Loads each member's FFN once (aligned to the leader for msmoe) and shares it between the three
 // projection producers of the merged expert; the entry is dropped once all three have taken it.
 class MemberCache {
@@ -84,16 +99,9 @@ class MemberCache {
     auto load = [&](int m) {
       return FfnWeights{read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kGate))),
                         read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kUp))),
-                        read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kDown)))};
+                        read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kDown))), {}, {}, {}};
     };
-    auto out = std::make_shared<std::vector<FfnWeights>>();
-    int leader = leader_of(s_, layer, e.members);
-    FfnWeights reference = load(leader);
-    for (int m : e.members) {
-      FfnWeights w = m == leader ? reference : load(m);
-      bool align = s_.method == MergeMethod::kMsmoe && s_.permute && m != leader;
-      out->push_back(align ? align_neurons(w, reference) : w);
-    }
+    auto out = std::make_shared<std::vector<FfnWeights>>(load_members(s_, layer, e, load));
     cache_[key] = {out, 1};
     return out;
   }
@@ -102,6 +110,62 @@ class MemberCache {
   const MergeSpec& s_;
   std::mutex mutex_;
   std::map<std::pair<int, int>, std::pair<std::shared_ptr<const std::vector<FfnWeights>>, int>> cache_;  // entry, uses
+};
+
+MatD merge_matrices(const std::vector<MatD>& mats, const std::vector<double>& weights, const RankChoice* subspace) {
+  if (subspace != nullptr) return subspace_merge(mats, weights, *subspace).merged;
+  MatD merged = MatD::Zero(mats[0].rows(), mats[0].cols());
+  for (size_t i = 0; i < mats.size(); ++i) merged += weights[i] * mats[i];
+  return merged;
+}
+
+// gpt-oss: the whole merged expert (weights as for the other families, biases the weighted average
+// for every method, the subspace methods included), computed once for its four fused tensors.
+class FusedMergeCache {
+ public:
+  explicit FusedMergeCache(const MergeSpec& s) : s_(s) {}
+  std::shared_ptr<const FfnWeights> merged(int layer, const OutputExpert& e) {
+    auto key = std::make_pair(layer, e.members[0]);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (auto it = cache_.find(key); it != cache_.end()) {
+        auto found = it->second.first;
+        if (++it->second.second == kUses) cache_.erase(it);
+        return found;
+      }
+    }
+    auto members = load_members(s_, layer, e, [&](int m) { return read_expert_f64(*s_.model, *s_.config, layer, m); });
+    bool subspace = s_.method == MergeMethod::kSubMoe && !s_.rank.full();
+    auto pick = [&](auto field) {
+      std::vector<MatD> mats;
+      for (const auto& w : members) mats.push_back(field(w));
+      return merge_matrices(mats, e.weights, subspace ? &s_.rank : nullptr);
+    };
+    auto average = [&](auto field) {
+      VecD v = VecD::Zero(field(members[0]).size());
+      for (size_t i = 0; i < members.size(); ++i) v += e.weights[i] * field(members[i]);
+      return v;
+    };
+    auto out = std::make_shared<FfnWeights>();
+    out->gate = pick([](const FfnWeights& w) { return w.gate; });
+    out->up = pick([](const FfnWeights& w) { return w.up; });
+    out->down = pick([](const FfnWeights& w) { return w.down; });
+    out->gate_bias = average([](const FfnWeights& w) { return w.gate_bias; });
+    out->up_bias = average([](const FfnWeights& w) { return w.up_bias; });
+    out->down_bias = average([](const FfnWeights& w) { return w.down_bias; });
+    // Computed outside the lock; another thread may have stored the same expert meanwhile: count
+    // this use on its entry so the entry still goes after kUses.
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.try_emplace(key, out, 0).first;
+    if (++it->second.second == kUses) cache_.erase(it);
+    return out;
+  }
+
+ private:
+  static constexpr int kUses = 4;  // gate_up_proj, gate_up_proj_bias, down_proj, down_proj_bias
+  const MergeSpec& s_;
+  std::mutex mutex_;
+  std::map<std::pair<int, int>, std::pair<std::shared_ptr<const FfnWeights>, int>> cache_;  // entry, uses
 };
 
 }  // namespace
@@ -116,22 +180,31 @@ MergeMethod parse_merge_method(const std::string& name) {
 
 FfnWeights align_neurons(const FfnWeights& x, const FfnWeights& ref) {
   // score[a][b]: how well neuron a of x matches neuron b of the reference.
+  // Biases (gpt-oss) count as one more input column of gate and up.
   MatD score = x.gate * ref.gate.transpose() + x.up * ref.up.transpose() + x.down.transpose() * ref.down;
+  const bool biased = x.gate_bias.size() > 0;
+  if (biased) score += x.gate_bias * ref.gate_bias.transpose() + x.up_bias * ref.up_bias.transpose();
   std::vector<int> to = max_weight_assignment(score);
-  FfnWeights out{MatD(x.gate.rows(), x.gate.cols()), MatD(x.up.rows(), x.up.cols()), MatD(x.down.rows(), x.down.cols())};
+  FfnWeights out{MatD(x.gate.rows(), x.gate.cols()), MatD(x.up.rows(), x.up.cols()), MatD(x.down.rows(), x.down.cols()),
+                 VecD(x.gate_bias.size()), VecD(x.up_bias.size()), x.down_bias};
   for (size_t a = 0; a < to.size(); ++a) {
-    out.gate.row(to[a]) = x.gate.row(static_cast<Eigen::Index>(a));
-    out.up.row(to[a]) = x.up.row(static_cast<Eigen::Index>(a));
-    out.down.col(to[a]) = x.down.col(static_cast<Eigen::Index>(a));
+    auto i = static_cast<Eigen::Index>(a);
+    out.gate.row(to[a]) = x.gate.row(i);
+    out.up.row(to[a]) = x.up.row(i);
+    out.down.col(to[a]) = x.down.col(i);
+    if (biased) {
+      out.gate_bias[to[a]] = x.gate_bias[i];
+      out.up_bias[to[a]] = x.up_bias[i];
+    }
   }
   return out;
 }
 
 MergeResult plan_merge_experts(const MergeSpec& s) {
   const ModelConfig& c = *s.config;
-  if (find_pattern(*c.family, Role::kExpert, Proj::kGate) == nullptr)
-    throw UnsupportedError(std::string(c.family->model_type) + " stores its experts fused (gate_up_proj/down_proj, or MXFP4 blocks); "
-                           "merging them is not implemented; hint: moeforge prune works on it");
+  const bool fused = c.family->expert_kind == ExpertKind::kClampedSwiGlu;  // gpt-oss
+  if (!fused && find_pattern(*c.family, Role::kExpert, Proj::kGate) == nullptr)
+    throw UnsupportedError(std::string(c.family->model_type) + ": no routed expert tensors to merge");
   if (s.fixed.empty() && (s.groups < 1 || s.groups > c.n_experts))
     throw UsageError("--groups " + std::to_string(s.groups) + " must be in [1, " + std::to_string(c.n_experts) + "]");
   if (s.uniform_weights == false && s.stats == nullptr && s.method != MergeMethod::kAverage)
@@ -161,8 +234,14 @@ MergeResult plan_merge_experts(const MergeSpec& s) {
     r.groups[l] = std::move(g);
     r.cells.push_back(std::move(cells));
   }
-  auto cache = std::make_shared<MemberCache>(s);
   const MergeSpec* spec_ptr = &s;
+  if (fused) {
+    auto merged = std::make_shared<FusedMergeCache>(s);
+    spec.merge_fused = [merged](int layer, const OutputExpert& e) { return merged->merged(layer, e); };
+    r.plan = plan_reduced_moe(spec);
+    return r;
+  }
+  auto cache = std::make_shared<MemberCache>(s);
   spec.merge = [cache, spec_ptr](int layer, const OutputExpert& e, Proj proj, const std::string& name, DType dtype) {
     OutputTensor t;
     t.name = name;

@@ -17,6 +17,7 @@
 
 #include "compress/expert_grouping.hpp"
 #include "compress/expert_report.hpp"
+#include "compress/reduced_moe.hpp"
 #include "compress/subspace_merge.hpp"
 #include "formats/plan.hpp"
 
@@ -48,10 +49,7 @@ struct MergeResult {
 MergeResult plan_merge_experts(const MergeSpec& spec);
 
 // Permutes the neurons of expert (gate, up, down) to best match the reference expert; the
-// expert's function is unchanged. Returns the permuted copies.
-struct FfnWeights {
-  MatD gate, up, down;  // [I, H], [I, H], [H, I]
-};
+// expert's function is unchanged (gate/up biases, when present, move with their neurons).
 FfnWeights align_neurons(const FfnWeights& expert, const FfnWeights& reference);
 
 }  // namespace moeforge

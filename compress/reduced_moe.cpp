@@ -4,6 +4,7 @@
 #include <cstring>
 #include <set>
 
+#include "compress/fused_expert_output.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "formats/convert_plan.hpp"
@@ -51,13 +52,25 @@ OutputTensor expert_rows(const TensorInfo& src, const std::vector<OutputExpert>&
   return t;
 }
 
-// A fused expert tensor of gpt-oss: kept experts are sliced along dim 0 (MXFP4 blocks and scales
-// stay U8, copied as they are); merging would need the experts unpacked, which is not implemented.
+// A fused expert tensor of gpt-oss when every expert is kept as stored: sliced along dim 0 (MXFP4
+// blocks and scales stay U8, copied as they are).
 OutputTensor fused_expert_rows(const TensorInfo& src, const std::vector<OutputExpert>& experts, const std::string& name,
                                const std::optional<DType>& requested) {
-  if (!std::all_of(experts.begin(), experts.end(), singleton))
-    throw UnsupportedError(name + ": merging experts stored as fused gpt-oss tensors is not implemented (prune works); hint: use prune");
   return expert_rows(src, experts, name, src.dtype == DType::kU8 ? DType::kU8 : output_dtype(requested, src.dtype));
+}
+
+bool any_merged(const ReduceSpec& s) {
+  for (const auto& layer : s.layers)
+    if (!std::all_of(layer.begin(), layer.end(), singleton)) return true;
+  return false;
+}
+
+// Merged gpt-oss experts cannot keep MXFP4 blocks: the output stores all experts plain (the
+// dequantised values of kept experts are exact in bfloat16), so transformers must not expect blocks.
+void drop_mxfp4(nlohmann::json& config, Plan& plan) {
+  config.erase("quantization_config");
+  plan.notes.push_back("MXFP4 experts written dequantised as plain fused tensors (merged experts cannot keep their blocks); "
+                       "quantization_config removed from config.json");
 }
 
 // The new expert count and experts per token under every key the config spells them with.
@@ -133,6 +146,8 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
   Plan plan;
   plan.config = s.model->config();
   update_expert_counts(c, count, plan.config);
+  const bool fused_merge = f.expert_kind == ExpertKind::kClampedSwiGlu && any_merged(s);
+  if (fused_merge && c.mxfp4_experts) drop_mxfp4(plan.config, plan);
   if (f.router == RouterKind::kSigmoidGroupTopK) {
     GroupLimit g = reduced_group_limit(c, s.layers);
     plan.config["n_group"] = g.n_group;
@@ -161,6 +176,10 @@ Plan plan_reduced_moe(const ReduceSpec& s) {
     } else if (role == Role::kRouter || role == Role::kRouterBias) {
       const TensorInfo& src = s.model->require_tensor(e.name);
       plan.tensors.push_back(expert_rows(src, *layer, e.name, output_dtype(s.dtype, src.dtype)));
+    } else if (role == Role::kFusedExpert && fused_merge) {
+      const TensorInfo* src = s.model->find_tensor(e.name);
+      DType dt = src != nullptr ? output_dtype(s.dtype, src->dtype) : s.dtype.value_or(DType::kBF16);  // dequantised MXFP4: bf16
+      plan.tensors.push_back(gpt_oss_fused_output(*s.model, c, e.layer, *layer, e.name, dt, s.merge_fused));
     } else if (role == Role::kFusedExpert) {
       plan.tensors.push_back(fused_expert_rows(s.model->require_tensor(e.name), *layer, e.name, s.dtype));
     } else {

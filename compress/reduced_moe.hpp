@@ -4,9 +4,11 @@
 // mean of the members' rows). Everything else is copied; config.json gets the new expert count.
 #pragma once
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "engine/matrix.hpp"
 #include "formats/plan.hpp"
 #include "formats/checkpoint.hpp"
 #include "model/model_config.hpp"
@@ -21,12 +23,22 @@ struct OutputExpert {
 // Tensors of a merged (multi-member) output expert.
 using ExpertMerge = std::function<OutputTensor(int layer, const OutputExpert& expert, Proj proj, const std::string& out_name, DType dtype)>;
 
+// One expert in nn.Linear orientation, float64; the biases are gpt-oss only (empty elsewhere).
+struct FfnWeights {
+  MatD gate, up, down;  // [I, H], [I, H], [H, I]
+  VecD gate_bias, up_bias, down_bias;  // [I], [I], [H]
+};
+// A whole merged expert of a family whose experts are stored fused (gpt-oss): every projection and
+// bias of the group's merged expert, computed once and shared by the layer's fused tensors.
+using FusedExpertMerge = std::function<std::shared_ptr<const FfnWeights>(int layer, const OutputExpert& expert)>;
+
 struct ReduceSpec {
   const Checkpoint* model = nullptr;
   const ModelConfig* config = nullptr;
   std::vector<std::vector<OutputExpert>> layers;  // per layer; empty for dense layers
   std::optional<DType> dtype;
   ExpertMerge merge;  // needed only when some output expert has several members
+  FusedExpertMerge merge_fused;  // likewise, for gpt-oss' fused experts
 };
 
 Plan plan_reduced_moe(const ReduceSpec& spec);

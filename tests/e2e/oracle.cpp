@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -80,6 +81,26 @@ double moeforge_nll(const std::string& model, const fs::path& windows_jsonl) {
   INFO("moeforge eval " << model << ": " << r.err);
   REQUIRE(r.status == 0);
   return nlohmann::json::parse(r.out)["files"][0]["mean_nll"].get<double>();
+}
+
+void run_ok(const std::vector<std::string>& args) {
+  auto r = run_moeforge(args);
+  INFO("moeforge " << args[0] << ": " << r.err);
+  REQUIRE(r.status == 0);
+}
+
+void check_gguf_matches_safetensors(std::vector<std::string> args, const fs::path& dir, const std::string& tag, const std::string& corpus,
+                                    int count, int length) {
+  Windows windows = byte_windows(corpus, count, length);
+  fs::path ids = write_windows_jsonl(windows, dir / (tag + ".jsonl"));
+  args.push_back((dir / tag).string());
+  run_ok(args);
+  args.back() = (dir / (tag + ".gguf")).string();
+  run_ok(args);
+  double oracle = llama_cpp_nll({dir / (tag + ".gguf")}, windows)[0];
+  double own = moeforge_nll((dir / tag).string(), ids);
+  MESSAGE(tag << ": llama.cpp " << oracle << ", moeforge " << own);
+  CHECK(std::fabs(oracle - own) <= 1e-4);
 }
 
 }  // namespace moeforge::test

@@ -25,6 +25,14 @@ std::filesystem::path write_windows_jsonl(const Windows& windows, const std::fil
 // moeforge eval's mean NLL of a model on those windows.
 double moeforge_nll(const std::string& model, const std::filesystem::path& windows_jsonl);
 
+// Runs moeforge and requires success, with its stderr in the failure message.
+void run_ok(const std::vector<std::string>& args);
+// The same verb written twice, as safetensors (DIR/TAG) and as GGUF (DIR/TAG.gguf): llama.cpp on the
+// GGUF agrees with moeforge on the safetensors within 1e-4 nats, on `count` windows of `length`
+// bytes of `corpus`.
+void check_gguf_matches_safetensors(std::vector<std::string> args, const std::filesystem::path& dir, const std::string& tag,
+                                    const std::string& corpus, int count, int length);
+
 }  // namespace moeforge::test
 
 namespace moeforge::test {

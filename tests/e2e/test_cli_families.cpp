@@ -239,7 +239,7 @@ TEST_CASE("families: malformed inputs give one clear error and write nothing") {
   fs::path fused_axis = edited_copy(scratch, "tiny-deepseek-v3-yarn-fused", [](nlohmann::json& c) { c["n_routed_experts"] = 4; c["n_group"] = 2; });
   fails({"eval", fused_axis.string(), "--bytes", corpus()}, "the fused expert axis holds 8 experts");
   fails({"prune", model("tiny-gpt-oss"), out, "--keep", "2", "--criterion", "random", "--layout", "per-expert"}, "has no choice of expert layout");
-  fails({"merge-experts", model("tiny-gpt-oss"), out, "--groups", "2", "--uniform-weights", "--method", "average"}, "merging them is not implemented");
+  fails({"merge-experts", model("tiny-gpt-oss"), out, "--groups", "2", "--uniform-weights", "--method", "average"}, "pass --groups-file");
   CHECK_FALSE(fs::exists(out));
   CHECK_FALSE(fs::exists(out + ".st"));
 }

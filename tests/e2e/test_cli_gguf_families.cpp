@@ -22,12 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void run_ok(const std::vector<std::string>& args) {
-  auto r = run_moeforge(args);
-  INFO("moeforge " << args[0] << ": " << r.err);
-  REQUIRE(r.status == 0);
-}
-
 // A reference model's golden inputs and logits ([window][position][token], flattened). A model
 // without its own golden.safetensors names the model it shares it with ("golden_from").
 struct Golden {
@@ -117,20 +111,6 @@ void check_dtypes(const std::string& model, const std::vector<std::string>& dtyp
   }
 }
 
-// llama.cpp on the GGUF written by a verb agrees with moeforge eval of its safetensors output.
-void same_nll_as_safetensors(std::vector<std::string> args, const ScratchDir& dir, const std::string& tag) {
-  Windows windows = byte_windows("en", 4, 48);
-  fs::path ids = write_windows_jsonl(windows, dir / (tag + ".jsonl"));
-  args.push_back((dir / tag).string());
-  run_ok(args);
-  args.back() = (dir / (tag + ".gguf")).string();
-  run_ok(args);
-  double oracle = llama_cpp_nll({dir / (tag + ".gguf")}, windows)[0];
-  double own = moeforge_nll((dir / tag).string(), ids);
-  MESSAGE(tag << ": llama.cpp " << oracle << ", moeforge " << own);
-  CHECK(std::fabs(oracle - own) <= 1e-4);
-}
-
 }  // namespace
 
 TEST_CASE("gguf families: glm4_moe as glm4moe reproduces the golden logits in llama.cpp") {
@@ -175,8 +155,8 @@ TEST_CASE("gguf families: glm4_moe multi-token-prediction layers are left out wi
 TEST_CASE("gguf families: a pruned glm4_moe GGUF runs in llama.cpp as moeforge evaluates it") {
   ScratchDir dir("gguf-glm4moe-prune");
   write_bytes(dir / "keep.json", R"({"1": [6, 1, 3, 4]})");
-  same_nll_as_safetensors({"prune", family_model("tiny-glm4-moe").string(), "--keep-list", (dir / "keep.json").string(), "--quiet"}, dir,
-                          "glm4moe-pruned");
+  check_gguf_matches_safetensors({"prune", family_model("tiny-glm4-moe").string(), "--keep-list", (dir / "keep.json").string(), "--quiet"}, dir.path(),
+                                 "glm4moe-pruned", "en", 4, 48);
   GgufFile f = read_gguf(dir / "glm4moe-pruned.gguf");
   CHECK(f.find_value("glm4moe.expert_count")->get<int>() == 4);
 }
@@ -258,7 +238,7 @@ TEST_CASE("gguf families: a pruned gpt-oss GGUF (float or MXFP4 experts) runs in
   ScratchDir dir("gguf-gpt-oss-prune");
   write_bytes(dir / "keep.json", R"({"0": [3, 0, 2], "1": [1, 2, 3]})");
   fs::path truncated = truncated_copy(dir, "tiny-gpt-oss");
-  same_nll_as_safetensors({"prune", truncated.string(), "--keep-list", (dir / "keep.json").string(), "--quiet"}, dir, "gpt-oss-pruned");
+  check_gguf_matches_safetensors({"prune", truncated.string(), "--keep-list", (dir / "keep.json").string(), "--quiet"}, dir.path(), "gpt-oss-pruned", "en", 4, 48);
   CHECK(read_gguf(dir / "gpt-oss-pruned.gguf").find_value("gpt-oss.expert_count")->get<int>() == 3);
   // Pruning the MXFP4 sibling copies the kept experts' blocks: the same weights as the float prune.
   run_ok({"prune", family_model("tiny-gpt-oss-mxfp4").string(), (dir / "mx-pruned.gguf").string(), "--keep-list", (dir / "keep.json").string(),

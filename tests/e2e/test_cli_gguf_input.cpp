@@ -23,12 +23,6 @@ namespace {
 
 std::string models(const std::string& rel) { return fixture("models/" + rel).string(); }
 
-void run_ok(const std::vector<std::string>& args) {
-  auto r = run_moeforge(args);
-  INFO("moeforge " << args[0] << ": " << r.err);
-  REQUIRE(r.status == 0);
-}
-
 // A mixtral-shaped float32 model 256 wide (K-quant blocks are 256 elements), 4 experts, 2 layers.
 fs::path mixtral256(const fs::path& dir) {
   auto r = run_program(MOEFORGE_MAKE_MODEL, {"--family", "mixtral", "--hidden", "256", "--intermediate", "512", "--layers", "2", "--vocab", "256",

@@ -22,41 +22,20 @@ namespace {
 
 std::string models(const std::string& rel) { return fixture("models/" + rel).string(); }
 
-void run_ok(const std::vector<std::string>& args) {
-  auto r = run_moeforge(args);
-  INFO("moeforge " << args[0] << ": " << r.err);
-  REQUIRE(r.status == 0);
-}
-
-// The same verb written twice, as safetensors and as GGUF: llama.cpp on the GGUF agrees with
-// moeforge on the safetensors.
-void same_nll(std::vector<std::string> args, const fs::path& dir, const std::string& tag) {
-  Windows windows = byte_windows("py", 8, 48);
-  fs::path ids = write_windows_jsonl(windows, dir / (tag + ".jsonl"));
-  args.push_back((dir / tag).string());
-  run_ok(args);
-  args.back() = (dir / (tag + ".gguf")).string();
-  run_ok(args);
-  double oracle = llama_cpp_nll({dir / (tag + ".gguf")}, windows)[0];
-  double own = moeforge_nll((dir / tag).string(), ids);
-  MESSAGE(tag << ": llama.cpp " << oracle << ", moeforge " << own);
-  CHECK(std::fabs(oracle - own) <= 1e-4);
-}
-
 }  // namespace
 
 TEST_CASE("gguf verbs: compose, upcycle, prune and merge-experts write GGUF that llama.cpp runs") {
   ScratchDir dir("gguf-verbs");
   std::string btx = models("btx-bytes");
-  same_nll({"compose", "--expert", btx + "/expert-en", "--expert", btx + "/expert-py", "--expert", btx + "/expert-de", "--expert",
-            btx + "/expert-c", "--router", "random", "--quiet"},
-           dir.path(), "compose");
-  same_nll({"upcycle", models("tiny-qwen3"), "--experts", "4", "--granularity", "2", "--quiet"}, dir.path(), "upcycle");
+  check_gguf_matches_safetensors({"compose", "--expert", btx + "/expert-en", "--expert", btx + "/expert-py", "--expert", btx + "/expert-de", "--expert",
+                                  btx + "/expert-c", "--router", "random", "--quiet"},
+                                 dir.path(), "compose", "py", 8, 48);
+  check_gguf_matches_safetensors({"upcycle", models("tiny-qwen3"), "--experts", "4", "--granularity", "2", "--quiet"}, dir.path(), "upcycle", "py", 8, 48);
   write_bytes(dir / "keep.json", R"({"0": [6, 1, 3], "1": [0, 2, 5], "2": [7, 4, 1]})");
-  same_nll({"prune", models("tiny-mixtral"), "--keep-list", (dir / "keep.json").string(), "--quiet"}, dir.path(), "prune");
+  check_gguf_matches_safetensors({"prune", models("tiny-mixtral"), "--keep-list", (dir / "keep.json").string(), "--quiet"}, dir.path(), "prune", "py", 8, 48);
   write_bytes(dir / "groups.json", R"({"0": [[0, 1], [2, 3, 4], [5], [6, 7]], "1": [[0, 7], [1], [2, 3], [4, 5, 6]], "2": [[0], [1], [2, 3, 4, 5], [6, 7]]})");
-  same_nll({"merge-experts", models("tiny-qwen3-moe"), "--method", "average", "--groups-file", (dir / "groups.json").string(), "--quiet"},
-           dir.path(), "merge");
+  check_gguf_matches_safetensors({"merge-experts", models("tiny-qwen3-moe"), "--method", "average", "--groups-file", (dir / "groups.json").string(), "--quiet"},
+                                 dir.path(), "merge", "py", 8, 48);
 }
 
 TEST_CASE("gguf verbs: DeepSeek-V3 as deepseek2 reproduces the golden logits in llama.cpp") {

@@ -101,6 +101,27 @@ TEST_CASE("neuron alignment leaves an expert's function unchanged and finds a pl
   CHECK((aligned.up - ref.up).norm() < 1e-12);  // the planted permutation is undone
 }
 
+TEST_CASE("neuron alignment with biases (gpt-oss): gate/up biases move with their neurons, the down bias stays") {
+  FfnWeights ref{random_matrix(10, 6, 1), random_matrix(10, 6, 2), random_matrix(6, 10, 3),
+                 random_matrix(10, 1, 4).col(0), random_matrix(10, 1, 5).col(0), random_matrix(6, 1, 6).col(0)};
+  std::vector<int> perm(10);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), std::mt19937(7));
+  FfnWeights shuffled{MatD(10, 6), MatD(10, 6), MatD(6, 10), VecD(10), VecD(10), ref.down_bias};
+  for (int a = 0; a < 10; ++a) {
+    shuffled.gate.row(a) = ref.gate.row(perm[a]);
+    shuffled.up.row(a) = ref.up.row(perm[a]);
+    shuffled.down.col(a) = ref.down.col(perm[a]);
+    shuffled.gate_bias[a] = ref.gate_bias[perm[a]];
+    shuffled.up_bias[a] = ref.up_bias[perm[a]];
+  }
+  FfnWeights aligned = align_neurons(shuffled, ref);
+  CHECK((aligned.gate - ref.gate).norm() == 0);
+  CHECK((aligned.gate_bias - ref.gate_bias).norm() == 0);
+  CHECK((aligned.up_bias - ref.up_bias).norm() == 0);
+  CHECK((aligned.down_bias - ref.down_bias).norm() == 0);
+}
+
 TEST_CASE("the assignment solver finds the optimum (brute force on small cases)") {
   std::mt19937 rng(9);
   for (int n : {1, 2, 4, 6}) {
