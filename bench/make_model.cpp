@@ -94,21 +94,17 @@ nlohmann::json deepseek_config(const Options& o) {
           {"use_cache", true}, {"v_head_dim", o.v_head}, {"vocab_size", o.vocab}};
 }
 
-bool ends_with(const std::string& s, std::string_view tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 // The shapes of MLA's attention tensors (see engine/mla_attention.hpp), by name.
 Shape mla_shape(const ModelConfig& c, const std::string& name) {
   const int64_t qk = c.qk_nope_head_dim + c.qk_rope_head_dim;
-  if (ends_with(name, "q_proj.weight")) return {c.n_heads * qk, c.hidden};
-  if (ends_with(name, "q_a_proj.weight")) return {c.q_lora_rank, c.hidden};
-  if (ends_with(name, "q_a_layernorm.weight")) return {c.q_lora_rank};
-  if (ends_with(name, "q_b_proj.weight")) return {c.n_heads * qk, c.q_lora_rank};
-  if (ends_with(name, "kv_a_proj_with_mqa.weight")) return {c.kv_lora_rank + c.qk_rope_head_dim, c.hidden};
-  if (ends_with(name, "kv_a_layernorm.weight")) return {c.kv_lora_rank};
-  if (ends_with(name, "kv_b_proj.weight")) return {c.n_heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank};
-  if (ends_with(name, "o_proj.weight")) return {c.hidden, c.n_heads * c.v_head_dim};
+  if (name.ends_with("q_proj.weight")) return {c.n_heads * qk, c.hidden};
+  if (name.ends_with("q_a_proj.weight")) return {c.q_lora_rank, c.hidden};
+  if (name.ends_with("q_a_layernorm.weight")) return {c.q_lora_rank};
+  if (name.ends_with("q_b_proj.weight")) return {c.n_heads * qk, c.q_lora_rank};
+  if (name.ends_with("kv_a_proj_with_mqa.weight")) return {c.kv_lora_rank + c.qk_rope_head_dim, c.hidden};
+  if (name.ends_with("kv_a_layernorm.weight")) return {c.kv_lora_rank};
+  if (name.ends_with("kv_b_proj.weight")) return {c.n_heads * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank};
+  if (name.ends_with("o_proj.weight")) return {c.hidden, c.n_heads * c.v_head_dim};
   throw std::runtime_error("no generator shape for " + name);
 }
 
@@ -172,7 +168,7 @@ int main(int argc, char** argv) {
   plan.config = cfg;
   for (const auto& e : expected_tensors(c)) {
     Role role = e.pattern->role;
-    bool norm = role == Role::kFinalNorm || role == Role::kAttnNorm || role == Role::kFfnNorm || ends_with(e.name, "layernorm.weight");
+    bool norm = role == Role::kFinalNorm || role == Role::kAttnNorm || role == Role::kFfnNorm || e.name.ends_with("layernorm.weight");
     // The correction bias shifts selection only: a spread like a trained model's, larger than the weights'.
     float scale = role == Role::kRouterBias ? 0.05f : 0.02f * std::sqrt(3.0f);
     plan.tensors.push_back(random_tensor(e.name, tensor_shape(c, e, norm), dtype, scale, norm, o.seed));

@@ -10,13 +10,9 @@
 namespace moeforge {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // "model.layers.3.mlp" → the per-expert module prefix for this model type.
 std::string per_expert_prefix(const std::string& fused_prefix, bool mixtral) {
-  if (!mixtral || !ends_with(fused_prefix, ".mlp")) return fused_prefix;
+  if (!mixtral || !fused_prefix.ends_with(".mlp")) return fused_prefix;
   return fused_prefix.substr(0, fused_prefix.size() - 4) + ".block_sparse_moe";
 }
 
@@ -47,11 +43,11 @@ bool has_v5_fused_layout(const std::string& model_type) {
 std::vector<TensorInfo> per_expert_views(const TensorInfo& t, const std::string& model_type, const std::string& label) {
   if (!has_v5_fused_layout(model_type)) return {};
   const bool mixtral = model_type == "mixtral";
-  if (mixtral && ends_with(t.name, ".mlp.gate.weight")) {
+  if (mixtral && t.name.ends_with(".mlp.gate.weight")) {
     std::string layer = t.name.substr(0, t.name.size() - std::string(".mlp.gate.weight").size());
     return {view(t, layer + ".block_sparse_moe.gate.weight", t.shape, t.begin)};
   }
-  bool gate_up = ends_with(t.name, ".experts.gate_up_proj"), down = ends_with(t.name, ".experts.down_proj");
+  bool gate_up = t.name.ends_with(".experts.gate_up_proj"), down = t.name.ends_with(".experts.down_proj");
   if (!gate_up && !down) return {};
   if (t.shape.size() != 3 || (gate_up && t.shape[1] % 2 != 0))
     throw FormatError(where(label, t.name) + "fused expert tensor of shape " + shape_string(t.shape) +
@@ -85,7 +81,7 @@ void fuse_expert_tensors(Plan& plan, const std::string& model_type) {
     std::smatch m;
     if (std::regex_match(t.name, m, kExpert)) {
       std::string prefix = m[1];
-      if (mixtral && ends_with(prefix, ".block_sparse_moe")) prefix = prefix.substr(0, prefix.size() - 17) + ".mlp";
+      if (mixtral && prefix.ends_with(".block_sparse_moe")) prefix = prefix.substr(0, prefix.size() - 17) + ".mlp";
       std::string proj = m[3] == "w1" ? "gate_proj" : m[3] == "w3" ? "up_proj" : m[3] == "w2" ? "down_proj" : std::string(m[3]);
       if (!position.count(prefix)) {
         position[prefix] = kept.size();
@@ -96,7 +92,7 @@ void fuse_expert_tensors(Plan& plan, const std::string& model_type) {
       continue;
     }
     kept.push_back(t);
-    if (mixtral && ends_with(t.name, ".block_sparse_moe.gate.weight"))
+    if (mixtral && t.name.ends_with(".block_sparse_moe.gate.weight"))
       kept.back().name = t.name.substr(0, t.name.size() - std::string(".block_sparse_moe.gate.weight").size()) + ".mlp.gate.weight";
   }
   for (auto& [prefix, parts] : layers) {

@@ -34,10 +34,6 @@ struct Target {
   std::vector<float> constant;  // a generated tensor (rope_freqs)
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 int64_t rows_of(const OutputTensor& t) { return t.shape.size() < 2 ? 1 : t.shape[0]; }
 int64_t cols_of(const OutputTensor& t) { return t.shape.empty() ? 1 : shape_numel(t.shape) / std::max<int64_t>(1, rows_of(t)); }
 
@@ -163,7 +159,7 @@ class Exporter {
   void check_expert_counts() const {
     std::map<int, size_t> counts;
     for (const auto& t : targets_)
-      if (t.layout == GgufLayout::kStacked && ends_with(t.name, "ffn_gate_exps.weight")) counts[t.layer] = t.members.size();
+      if (t.layout == GgufLayout::kStacked && t.name.ends_with("ffn_gate_exps.weight")) counts[t.layer] = t.members.size();
     bool uneven = false;
     for (const auto& [layer, n] : counts) uneven |= static_cast<int>(n) != c_.n_experts;
     for (const auto& t : targets_)

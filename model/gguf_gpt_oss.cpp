@@ -10,10 +10,6 @@
 namespace moeforge {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Expert e's bytes of a fused tensor (one expert = one row of the output tensor), in its dtype.
 const std::byte* expert_bytes(const OutputTensor& t, int64_t e, std::vector<std::byte>& buf) {
   const size_t per = static_cast<size_t>(t.row_bytes());
@@ -77,15 +73,15 @@ OssSource gpt_oss_source(const std::vector<const OutputTensor*>& members, const 
   OssSource s;
   const OutputTensor* blocks = nullptr;
   for (const OutputTensor* m : members) {
-    if (ends_with(m->name, "_scales")) s.scales = m;
-    else if (ends_with(m->name, "_blocks")) blocks = m;
+    if (m->name.ends_with("_scales")) s.scales = m;
+    else if (m->name.ends_with("_blocks")) blocks = m;
     else s.values = m;
   }
   if (blocks != nullptr) s.values = blocks;
   if ((blocks == nullptr) != (s.scales == nullptr) || s.values == nullptr || members.size() != (s.mxfp4() ? 2u : 1u))
     throw FormatError("GGUF tensor '" + gguf_name + "' needs MXFP4 blocks and scales together, or one float tensor (found " +
                       std::to_string(members.size()) + " for it: " + members[0]->name + " ...)");
-  const size_t rank = s.mxfp4() ? 4 : (ends_with(s.values->name, "_bias") ? 2 : 3);
+  const size_t rank = s.mxfp4() ? 4 : (s.values->name.ends_with("_bias") ? 2 : 3);
   if (s.values->shape.size() != rank || (s.mxfp4() && (s.values->shape[3] != 16 || s.scales->shape.size() != 3)))
     throw FormatError("tensor '" + s.values->name + "' has an unexpected shape for a gpt-oss expert tensor (" + std::to_string(s.values->shape.size()) +
                       " dimensions)");

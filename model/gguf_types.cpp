@@ -5,9 +5,6 @@
 namespace moeforge {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
 
 bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
@@ -44,7 +41,7 @@ GgmlType mixed(const std::string& name, uint64_t ne0, GgmlType wanted, bool is_o
 bool gguf_stays_f32(const std::string& name, const std::vector<uint64_t>& ne) {
   size_t dims = ne.size();
   while (dims > 1 && ne[dims - 1] == 1) --dims;
-  return dims <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight") || contains(name, ".ffn_gate_inp") ||
+  return dims <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") || contains(name, ".ffn_gate_inp") ||
          name == "rope_freqs.weight";
 }
 

@@ -14,10 +14,6 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 Shape ffn_shape(Proj proj, bool bias, int64_t width, int64_t hidden) {
   if (proj == Proj::kDown) return bias ? Shape{hidden} : Shape{hidden, width};
   return bias ? Shape{width} : Shape{width, hidden};
@@ -25,7 +21,7 @@ Shape ffn_shape(Proj proj, bool bias, int64_t width, int64_t hidden) {
 
 Shape attention_shape(const std::string& name, const ModelConfig& c) {
   int64_t q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim, h = c.hidden;
-  bool bias = ends_with(name, ".bias");
+  bool bias = name.ends_with(".bias");
   if (name.find(".q_proj.") != std::string::npos) return bias ? Shape{q} : Shape{q, h};
   if (name.find(".k_proj.") != std::string::npos || name.find(".v_proj.") != std::string::npos) return bias ? Shape{kv} : Shape{kv, h};
   if (name.find(".o_proj.") != std::string::npos) return bias ? Shape{h} : Shape{h, q};
@@ -37,9 +33,9 @@ Shape fused_expert_shape(const std::string& name, const ModelConfig& c) {
   const int64_t E = c.n_experts, H = c.hidden, I = c.expert_intermediate;
   bool gate_up = name.find(".gate_up_proj") != std::string::npos;
   int64_t rows = gate_up ? 2 * I : H, cols = gate_up ? H : I;
-  if (ends_with(name, "_bias")) return {E, rows};
-  if (ends_with(name, "_blocks")) return {E, rows, cols / 32, 16};
-  if (ends_with(name, "_scales")) return {E, rows, cols / 32};
+  if (name.ends_with("_bias")) return {E, rows};
+  if (name.ends_with("_blocks")) return {E, rows, cols / 32, 16};
+  if (name.ends_with("_scales")) return {E, rows, cols / 32};
   return gate_up ? Shape{E, H, 2 * I} : Shape{E, I, H};
 }
 
@@ -157,7 +153,7 @@ std::vector<const TensorInfo*> selected_tensors(const Checkpoint& ckpt, const st
 
 Shape expected_shape(const ExpectedTensor& e, const ModelConfig& c) {
   if (c.family->attention == AttentionKind::kMla && e.pattern->role == Role::kAttention) return {};
-  bool bias = ends_with(e.name, ".bias");
+  bool bias = e.name.ends_with(".bias");
   switch (e.pattern->role) {
     case Role::kEmbedding:
     case Role::kLmHead: return {c.vocab, c.hidden};
@@ -189,7 +185,7 @@ ParameterCount count_parameters(const Checkpoint& ckpt, const ModelConfig* c) {
     if (cls && cls->expert >= 0) expert_params[cls->layer][cls->expert] += static_cast<uint64_t>(t->numel());
     if (cls && cls->pattern->role == Role::kFusedExpert && !t->shape.empty() && t->shape[0] > 0) {
       // MXFP4: a block byte holds two weights, scales are not weights of their own.
-      uint64_t n = ends_with(t->name, "_blocks") ? 2 * static_cast<uint64_t>(t->numel()) : ends_with(t->name, "_scales") ? 0 : static_cast<uint64_t>(t->numel());
+      uint64_t n = t->name.ends_with("_blocks") ? 2 * static_cast<uint64_t>(t->numel()) : t->name.ends_with("_scales") ? 0 : static_cast<uint64_t>(t->numel());
       p.total += n - static_cast<uint64_t>(t->numel());
       for (int64_t e = 0; e < t->shape[0]; ++e) expert_params[cls->layer][static_cast<int>(e)] += n / static_cast<uint64_t>(t->shape[0]);
     }
