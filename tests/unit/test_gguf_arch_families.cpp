@@ -51,18 +51,18 @@ TEST_CASE("gguf glm4moe: routing, shared expert, dense lead and partial RoPE key
   CHECK(m["glm4moe.leading_dense_block_count"]["value"] == 0);
   CHECK(m["glm4moe.rope.dimension_count"]["value"] == cfg["head_dim"].get<int>() / 4);
   CHECK(m["glm4moe.expert_gating_func"]["value"] == 2);
-  CHECK(m["glm4moe.expert_shared_count"]["value"] == cfg["n_shared_experts"]);
-  CHECK(m["glm4moe.expert_feed_forward_length"]["value"] == cfg["moe_intermediate_size"]);
+  CHECK(m["glm4moe.expert_shared_count"]["value"].get<int64_t>() == cfg["n_shared_experts"].get<int64_t>());
+  CHECK(m["glm4moe.expert_feed_forward_length"]["value"].get<int64_t>() == cfg["moe_intermediate_size"].get<int64_t>());
   CHECK(m["glm4moe.nextn_predict_layers"]["value"] == 0);
 }
 
 TEST_CASE("gguf gpt-oss: sliding window, expert FFN and YaRN keys; layouts llama.cpp cannot run are refused") {
   auto cfg = reference_config("tiny-gpt-oss");
   auto m = metadata_of(cfg);
-  CHECK(m["gpt-oss.attention.sliding_window"]["value"] == cfg["sliding_window"]);
-  CHECK(m["gpt-oss.expert_feed_forward_length"]["value"] == cfg["intermediate_size"]);
+  CHECK(m["gpt-oss.attention.sliding_window"]["value"].get<int64_t>() == cfg["sliding_window"].get<int64_t>());
+  CHECK(m["gpt-oss.expert_feed_forward_length"]["value"].get<int64_t>() == cfg["intermediate_size"].get<int64_t>());
   CHECK(m["gpt-oss.rope.scaling.type"]["value"] == "yarn");
-  CHECK(m["gpt-oss.rope.scaling.original_context_length"]["value"] == cfg["rope_scaling"]["original_max_position_embeddings"]);
+  CHECK(m["gpt-oss.rope.scaling.original_context_length"]["value"].get<int64_t>() == cfg["rope_scaling"]["original_max_position_embeddings"].get<int64_t>());
 
   auto swapped = cfg;
   swapped["layer_types"] = {"full_attention", "sliding_attention"};
