@@ -112,6 +112,7 @@ class MemberCache {
   std::map<std::pair<int, int>, std::pair<std::shared_ptr<const std::vector<FfnWeights>>, int>> cache_;  // entry, uses
 };
 
+// The members' matrices merged: in a shared subspace (sub-moe with a rank), else weighted-averaged.
 MatD merge_matrices(const std::vector<MatD>& mats, const std::vector<double>& weights, const RankChoice* subspace) {
   if (subspace != nullptr) return subspace_merge(mats, weights, *subspace).merged;
   MatD merged = MatD::Zero(mats[0].rows(), mats[0].cols());
@@ -258,13 +259,7 @@ MergeResult plan_merge_experts(const MergeSpec& s) {
       auto ffn = cache->members(layer, e);
       std::vector<MatD> mats;
       for (const auto& w : *ffn) mats.push_back(proj == Proj::kGate ? w.gate : proj == Proj::kUp ? w.up : w.down);
-      MatD merged;
-      if (subspace) {
-        merged = subspace_merge(mats, e.weights, spec_ptr->rank).merged;
-      } else {
-        merged = MatD::Zero(mats[0].rows(), mats[0].cols());
-        for (size_t i = 0; i < mats.size(); ++i) merged += e.weights[i] * mats[i];
-      }
+      MatD merged = merge_matrices(mats, e.weights, subspace ? &spec_ptr->rank : nullptr);
       from_f64(dtype, merged.data(), static_cast<size_t>(merged.size()), out);
     };
     return t;

@@ -12,11 +12,10 @@ namespace {
 enum class Part { kGateUp, kGateUpBias, kDown, kDownBias };
 
 Part part_of(const std::string& name) {
-  auto ends = [&](const std::string& tail) { return name.size() > tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0; };
-  if (ends(".gate_up_proj")) return Part::kGateUp;
-  if (ends(".gate_up_proj_bias")) return Part::kGateUpBias;
-  if (ends(".down_proj")) return Part::kDown;
-  if (ends(".down_proj_bias")) return Part::kDownBias;
+  if (name.ends_with(".gate_up_proj")) return Part::kGateUp;
+  if (name.ends_with(".gate_up_proj_bias")) return Part::kGateUpBias;
+  if (name.ends_with(".down_proj")) return Part::kDown;
+  if (name.ends_with(".down_proj_bias")) return Part::kDownBias;
   throw Error(ExitCode::kInternal, name + ": not a gpt-oss fused expert tensor");
 }
 
