@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstring>
 #include <vector>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.hpp"
 
@@ -194,15 +197,31 @@ void from_f32(DType t, const float* src, size_t n, std::byte* dst) {
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
-    case DType::kF16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h = f32_to_f16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
+    case DType::kF16: f32_to_f16_array(src, n, dst, f32_to_f16); return;
     default:
       throw UnsupportedError("cannot write " + std::string(dtype_name(t)) +
                              " from float32 (writable float types: F32, F64, F16, BF16)");
+  }
+}
+
+void f32_to_f16_array(const float* src, size_t n, std::byte* dst, uint16_t (*scalar)(float)) {
+  size_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(src + i);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)) != 0) {
+      for (size_t j = i; j < i + 8; ++j) {
+        uint16_t h = scalar(src[j]);
+        std::memcpy(dst + 2 * j, &h, 2);
+      }
+      continue;
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+#endif
+  for (; i < n; ++i) {
+    uint16_t h = scalar(src[i]);
+    std::memcpy(dst + 2 * i, &h, 2);
   }
 }
 

@@ -50,5 +50,9 @@ void to_f32(DType t, const std::byte* src, size_t n, float* dst);
 void to_f64(DType t, const std::byte* src, size_t n, double* dst);
 // Writes n float32 values as type t (F32, F64, F16 or BF16) at dst (any alignment).
 void from_f32(DType t, const float* src, size_t n, std::byte* dst);
+// n float32 values → IEEE half bits at dst (any alignment), eight at a time with F16C where the
+// build has it (the same round-to-nearest-even); runs of eight holding a NaN, and the tail, go
+// through `scalar`, so callers choose their NaN rule.
+void f32_to_f16_array(const float* src, size_t n, std::byte* dst, uint16_t (*scalar)(float));
 
 }  // namespace moeforge

@@ -28,12 +28,7 @@ bool can_decode_ggml(GgmlType t) { return can_encode_ggml(t) || t == GgmlType::k
 void encode_ggml(GgmlType t, const float* src, int64_t n, std::byte* dst) {
   switch (t) {
     case GgmlType::kF32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
-    case GgmlType::kF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h = ggml_f16_from_f32(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
+    case GgmlType::kF16: f32_to_f16_array(src, static_cast<size_t>(n), dst, ggml_f16_from_f32); return;
     case GgmlType::kBF16: from_f32(DType::kBF16, src, static_cast<size_t>(n), dst); return;
     case GgmlType::kQ8_0: quantize_q8_0(src, n, dst); return;
     case GgmlType::kQ4_0: quantize_q4_0(src, n, dst); return;

@@ -27,6 +27,9 @@ float from_bits(uint32_t u) {
 
 // Rounds x to the nearest of the sorted finite values (ties to the even bit pattern) by search:
 // a reference that shares no code with the bit-twiddling converters.
+// ggml's scalar rule: NaN → sign | 0x7E00, payload dropped.
+uint16_t canonical_nan_f16(float f) { return std::isnan(f) ? static_cast<uint16_t>((std::signbit(f) ? 0x8000u : 0u) | 0x7E00u) : f32_to_f16(f); }
+
 uint16_t nearest_f16_reference(double x, const std::vector<std::pair<double, uint16_t>>& table) {
   auto it = std::lower_bound(table.begin(), table.end(), std::make_pair(x, uint16_t{0}),
                              [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -112,6 +115,36 @@ TEST_CASE("f16: round to nearest even at every midpoint, and against a search re
     CHECK(f32_to_f16(x) == nearest_f16_reference(x, table));
     CHECK(f32_to_f16(-x) == (nearest_f16_reference(x, table) | 0x8000));
   }
+}
+
+TEST_CASE("f16 arrays (eight at a time where the CPU has F16C) equal the scalar conversion, NaN rule included") {
+  std::vector<float> x;
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 65521) {  // a stride through every exponent
+    uint32_t u = static_cast<uint32_t>(bits);
+    float f;
+    std::memcpy(&f, &u, 4);
+    x.push_back(f);
+  }
+  for (uint32_t h = 0; h < 0x7c00; ++h) {  // every f16 value, its midpoints' neighbours
+    float f = f16_to_f32(static_cast<uint16_t>(h));
+    for (float g : {f, std::nextafter(f, INFINITY), -std::nextafter(f, 0.0f)}) x.push_back(g);
+  }
+  for (float special : {INFINITY, -INFINITY, 65520.0f, 65519.99f, std::nanf("0x123"), -std::nanf("")}) x.push_back(special);
+  x.push_back(1.0f);  // a length that leaves a tail
+  auto halves = [&](auto&& convert) {
+    std::vector<uint16_t> h(x.size());
+    convert(x.data(), x.size(), reinterpret_cast<std::byte*>(h.data()));
+    return h;
+  };
+  auto via_from_f32 = halves([](const float* s, size_t n, std::byte* d) { from_f32(DType::kF16, s, n, d); });
+  auto via_ggml = halves([](const float* s, size_t n, std::byte* d) { f32_to_f16_array(s, n, d, canonical_nan_f16); });
+  int differ = 0, differ_ggml = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    differ += via_from_f32[i] != f32_to_f16(x[i]);
+    differ_ggml += via_ggml[i] != canonical_nan_f16(x[i]);
+  }
+  CHECK(differ == 0);
+  CHECK(differ_ggml == 0);
 }
 
 TEST_CASE("f8 decoding") {

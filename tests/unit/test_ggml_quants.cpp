@@ -94,3 +94,21 @@ TEST_CASE("ggml quantisers: a row split into blocks is the blocks quantised one 
     CHECK(whole == parts);
   }
 }
+
+TEST_CASE("q8_0: halfway products round away from zero, as roundf; blocks with Inf or NaN do not crash") {
+  // amax 127 makes d = 1 and id = 1: every x·id is x itself, so halves are met exactly.
+  std::vector<float> x(64);
+  for (int j = 0; j < 32; ++j) x[static_cast<size_t>(j)] = j == 0 ? 127.0f : static_cast<float>(j % 9) - 4.5f;
+  for (int j = 32; j < 64; ++j) x[static_cast<size_t>(j)] = std::ldexp(static_cast<float>(j - 48), -30);  // tiny values
+  std::vector<std::byte> q(ggml_row_bytes(GgmlType::kQ8_0, 64));
+  encode_ggml(GgmlType::kQ8_0, x.data(), 64, q.data());
+  for (int j = 1; j < 32; ++j) {
+    CAPTURE(j);
+    CHECK(static_cast<int8_t>(q[static_cast<size_t>(2 + j)]) == static_cast<int8_t>(std::round(x[static_cast<size_t>(j)])));
+  }
+  const float d = 16.0f * std::ldexp(1.0f, -30) / 127.0f, id = 1.0f / d;
+  for (int j = 32; j < 64; ++j) CHECK(static_cast<int8_t>(q[static_cast<size_t>(36 + j - 32)]) == static_cast<int8_t>(std::round(x[static_cast<size_t>(j)] * id)));
+  x[40] = INFINITY;
+  encode_ggml(GgmlType::kQ8_0, x.data(), 64, q.data());  // the scalar path takes that block; the first is unchanged
+  CHECK(static_cast<int8_t>(q[3]) == static_cast<int8_t>(std::round(x[1])));
+}
