@@ -103,6 +103,7 @@ std::string pre_tokenizer_name(const json& tj, std::vector<std::string>* notes) 
   find_split_regex(tj.value("pre_tokenizer", json()), &regex);
   if (regex == kLlama3SplitPattern) return "llama-bpe";
   if (regex == kQwen2SplitPattern) return "qwen2";
+  if (regex == kGpt4oSplitPattern) return "gpt-4o";  // gpt-oss
   if (regex == kGpt2SplitPattern || regex.empty()) return "gpt-2";
   notes->push_back("tokenizer.json splits text with a regex llama.cpp has no name for; tokenizer.ggml.pre is \"default\", so llama.cpp may "
                    "split text differently (token ids given directly are unaffected)");

@@ -88,11 +88,12 @@ const char* split_pattern(const Keys& k) {
       {"default", kGpt2SplitPattern},    {"gpt-2", kGpt2SplitPattern},     {"gpt2", kGpt2SplitPattern},
       {"llama-bpe", kLlama3SplitPattern}, {"llama3", kLlama3SplitPattern}, {"llama-v3", kLlama3SplitPattern},
       {"smaug-bpe", kLlama3SplitPattern}, {"qwen2", kQwen2SplitPattern},    {"deepseek-r1-qwen", kQwen2SplitPattern},
+      {"gpt-4o", kGpt4oSplitPattern},
   };
   std::string pre = k.string("tokenizer.ggml.pre", "default");
   auto it = kPre.find(pre);
   if (it == kPre.end())
-    throw UnsupportedError(k.file + ": tokenizer.ggml.pre: \"" + pre + "\" is not supported (default, gpt-2, llama-bpe, qwen2 and their aliases are)");
+    throw UnsupportedError(k.file + ": tokenizer.ggml.pre: \"" + pre + "\" is not supported (default, gpt-2, llama-bpe, qwen2, gpt-4o and their aliases are)");
   return it->second;
 }
 

@@ -33,5 +33,6 @@ class SplitRegex {
 extern const char* const kGpt2SplitPattern;
 extern const char* const kLlama3SplitPattern;
 extern const char* const kQwen2SplitPattern;
+extern const char* const kGpt4oSplitPattern;
 
 }  // namespace moeforge
