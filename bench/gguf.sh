@@ -3,7 +3,7 @@
 # mixtral to half its experts, each side by side with a plain copy of the same bytes (read every
 # input byte with cat, write the output's byte count with dd, fsync), with peak RSS; (3) `moeforge
 # eval` vs llama.cpp (node-llama-cpp 3.22.1's prebuilt CPU build, scripts/fetch-test-oracle.sh) on
-# the same float32 models and token windows, same threads: tokens/s of both and the NLLs.
+# the same float32 models and token windows, same threads: tokens/s of both and the NLLs (EVAL=0: only 1 and 2).
 source "$(dirname "$0")/common.sh"
 threads=${THREADS:-2}
 tokens=${TOKENS:-8192}
@@ -53,7 +53,8 @@ t=$secs; rss=$rss_mb
 measure "plain: cat input + dd $((out_bytes / 1000000)) MB (fsync)" bash -c "plain_copy_file '$q8' '$work/plain' $out_bytes"
 echo "ratio prune: $(ratio "$t" "$secs")x plain copy, peak RSS $rss MB"
 
-# (3) eval vs llama.cpp
+# (3) eval vs llama.cpp (EVAL=0 skips it)
+[ "${EVAL:-1}" = 0 ] && exit 0
 /usr/bin/python3 - "$work/windows" "$tokens" "$seq" <<'EOF'
 import json, random, sys
 out, tokens, seq = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
