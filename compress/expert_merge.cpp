@@ -1,6 +1,7 @@
 #include "compress/expert_merge.hpp"
 
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,35 +83,57 @@ std::vector<FfnWeights> load_members(const MergeSpec& s, int layer, const Output
   return out;
 }
 
-// Loads each member's FFN once (aligned to the leader for msmoe) and shares it between the three
-// projection producers of the merged expert; the entry is dropped once all three have taken it.
-class MemberCache {
+// A value computed once per (layer, leading member) for the `uses` producers that need it: the first
+// caller computes it (the others wait for that, so nothing is computed twice and different keys load
+// in parallel), and the entry is dropped after the last use.
+template <typename T>
+class SharedPerExpert {
  public:
-  MemberCache(const MergeSpec& s) : s_(s) {}
-  std::shared_ptr<const std::vector<FfnWeights>> members(int layer, const OutputExpert& e) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto key = std::make_pair(layer, e.members[0]);
-    if (auto it = cache_.find(key); it != cache_.end()) {
-      auto found = it->second.first;
-      if (++it->second.second == 3) cache_.erase(it);
-      return found;
+  explicit SharedPerExpert(int uses) : uses_(uses) {}
+  template <typename Compute>
+  std::shared_ptr<const T> get(int layer, const OutputExpert& e, Compute compute) {
+    std::promise<std::shared_ptr<const T>> promise;
+    std::shared_future<std::shared_ptr<const T>> value;
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto [it, inserted] = cache_.try_emplace(std::make_pair(layer, e.members[0]));
+      if (inserted) {
+        it->second.value = promise.get_future().share();
+        first = true;
+      }
+      value = it->second.value;
+      if (++it->second.uses == uses_) cache_.erase(it);
     }
-    const Family& f = *s_.config->family;
-    auto load = [&](int m) {
-      return FfnWeights{read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kGate))),
-                        read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kUp))),
-                        read_matrix(s_.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kDown))), {}, {}, {}};
-    };
-    auto out = std::make_shared<std::vector<FfnWeights>>(load_members(s_, layer, e, load));
-    cache_[key] = {out, 1};
-    return out;
+    if (first) {
+      try {
+        promise.set_value(std::make_shared<const T>(compute()));
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+      }
+    }
+    return value.get();
   }
 
  private:
-  const MergeSpec& s_;
+  struct Entry {
+    std::shared_future<std::shared_ptr<const T>> value;
+    int uses = 0;
+  };
+  const int uses_;
   std::mutex mutex_;
-  std::map<std::pair<int, int>, std::pair<std::shared_ptr<const std::vector<FfnWeights>>, int>> cache_;  // entry, uses
+  std::map<std::pair<int, int>, Entry> cache_;
 };
+
+// Each member's FFN (aligned to the leader for msmoe), shared by the merged expert's three projections.
+std::vector<FfnWeights> load_member_ffns(const MergeSpec& s, int layer, const OutputExpert& e) {
+  const Family& f = *s.config->family;
+  return load_members(s, layer, e, [&](int m) {
+    return FfnWeights{read_matrix(s.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kGate))),
+                      read_matrix(s.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kUp))),
+                      read_matrix(s.model->require_tensor(expert_tensor_name(f, layer, m, Proj::kDown))), {}, {}, {}};
+  });
+}
 
 // The members' matrices merged: in a shared subspace (sub-moe with a rank), else weighted-averaged.
 MatD merge_matrices(const std::vector<MatD>& mats, const std::vector<double>& weights, const RankChoice* subspace) {
@@ -122,52 +145,28 @@ MatD merge_matrices(const std::vector<MatD>& mats, const std::vector<double>& we
 
 // gpt-oss: the whole merged expert (weights as for the other families, biases the weighted average
 // for every method, the subspace methods included), computed once for its four fused tensors.
-class FusedMergeCache {
- public:
-  explicit FusedMergeCache(const MergeSpec& s) : s_(s) {}
-  std::shared_ptr<const FfnWeights> merged(int layer, const OutputExpert& e) {
-    auto key = std::make_pair(layer, e.members[0]);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (auto it = cache_.find(key); it != cache_.end()) {
-        auto found = it->second.first;
-        if (++it->second.second == kUses) cache_.erase(it);
-        return found;
-      }
-    }
-    auto members = load_members(s_, layer, e, [&](int m) { return read_expert_f64(*s_.model, *s_.config, layer, m); });
-    bool subspace = s_.method == MergeMethod::kSubMoe && !s_.rank.full();
-    auto pick = [&](auto field) {
-      std::vector<MatD> mats;
-      for (const auto& w : members) mats.push_back(field(w));
-      return merge_matrices(mats, e.weights, subspace ? &s_.rank : nullptr);
-    };
-    auto average = [&](auto field) {
-      VecD v = VecD::Zero(field(members[0]).size());
-      for (size_t i = 0; i < members.size(); ++i) v += e.weights[i] * field(members[i]);
-      return v;
-    };
-    auto out = std::make_shared<FfnWeights>();
-    out->gate = pick([](const FfnWeights& w) { return w.gate; });
-    out->up = pick([](const FfnWeights& w) { return w.up; });
-    out->down = pick([](const FfnWeights& w) { return w.down; });
-    out->gate_bias = average([](const FfnWeights& w) { return w.gate_bias; });
-    out->up_bias = average([](const FfnWeights& w) { return w.up_bias; });
-    out->down_bias = average([](const FfnWeights& w) { return w.down_bias; });
-    // Computed outside the lock; another thread may have stored the same expert meanwhile: count
-    // this use on its entry so the entry still goes after kUses.
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = cache_.try_emplace(key, out, 0).first;
-    if (++it->second.second == kUses) cache_.erase(it);
-    return out;
-  }
-
- private:
-  static constexpr int kUses = 4;  // gate_up_proj, gate_up_proj_bias, down_proj, down_proj_bias
-  const MergeSpec& s_;
-  std::mutex mutex_;
-  std::map<std::pair<int, int>, std::pair<std::shared_ptr<const FfnWeights>, int>> cache_;  // entry, uses
-};
+FfnWeights merge_fused_expert(const MergeSpec& s, int layer, const OutputExpert& e) {
+  auto members = load_members(s, layer, e, [&](int m) { return read_expert_f64(*s.model, *s.config, layer, m); });
+  bool subspace = s.method == MergeMethod::kSubMoe && !s.rank.full();
+  auto pick = [&](auto field) {
+    std::vector<MatD> mats;
+    for (const auto& w : members) mats.push_back(field(w));
+    return merge_matrices(mats, e.weights, subspace ? &s.rank : nullptr);
+  };
+  auto average = [&](auto field) {
+    VecD v = VecD::Zero(field(members[0]).size());
+    for (size_t i = 0; i < members.size(); ++i) v += e.weights[i] * field(members[i]);
+    return v;
+  };
+  FfnWeights out;
+  out.gate = pick([](const FfnWeights& w) { return w.gate; });
+  out.up = pick([](const FfnWeights& w) { return w.up; });
+  out.down = pick([](const FfnWeights& w) { return w.down; });
+  out.gate_bias = average([](const FfnWeights& w) { return w.gate_bias; });
+  out.up_bias = average([](const FfnWeights& w) { return w.up_bias; });
+  out.down_bias = average([](const FfnWeights& w) { return w.down_bias; });
+  return out;
+}
 
 }  // namespace
 
@@ -237,12 +236,15 @@ MergeResult plan_merge_experts(const MergeSpec& s) {
   }
   const MergeSpec* spec_ptr = &s;
   if (fused) {
-    auto merged = std::make_shared<FusedMergeCache>(s);
-    spec.merge_fused = [merged](int layer, const OutputExpert& e) { return merged->merged(layer, e); };
+    // Used by gate_up_proj, gate_up_proj_bias, down_proj and down_proj_bias.
+    auto merged = std::make_shared<SharedPerExpert<FfnWeights>>(4);
+    spec.merge_fused = [merged, spec_ptr](int layer, const OutputExpert& e) {
+      return merged->get(layer, e, [&] { return merge_fused_expert(*spec_ptr, layer, e); });
+    };
     r.plan = plan_reduced_moe(spec);
     return r;
   }
-  auto cache = std::make_shared<MemberCache>(s);
+  auto cache = std::make_shared<SharedPerExpert<std::vector<FfnWeights>>>(3);  // gate, up, down
   spec.merge = [cache, spec_ptr](int layer, const OutputExpert& e, Proj proj, const std::string& name, DType dtype) {
     OutputTensor t;
     t.name = name;
@@ -256,7 +258,7 @@ MergeResult plan_merge_experts(const MergeSpec& s) {
     bool subspace = spec_ptr->method == MergeMethod::kSubMoe && !spec_ptr->rank.full();
     t.source = std::string(subspace ? "subspace merge" : "weighted average") + " of experts " + members;
     t.produce = [cache, spec_ptr, layer, e, proj, dtype, subspace](int64_t, int64_t, std::byte* out) {
-      auto ffn = cache->members(layer, e);
+      auto ffn = cache->get(layer, e, [&] { return load_member_ffns(*spec_ptr, layer, e); });
       std::vector<MatD> mats;
       for (const auto& w : *ffn) mats.push_back(proj == Proj::kGate ? w.gate : proj == Proj::kUp ? w.up : w.down);
       MatD merged = merge_matrices(mats, e.weights, subspace ? &spec_ptr->rank : nullptr);
