@@ -133,5 +133,6 @@ TEST_CASE("corrupted GGUF files give errors, never crashes") {
 
   // Every truncation point in the header region fails cleanly.
   for (size_t n = 0; n < 4096; n += 7) CHECK_FALSE(error_of(good.substr(0, n)).empty());
-  for (size_t n = 4096; n < good.size(); n += 9973) CHECK_FALSE(error_of(good.substr(0, n)).empty());
+  // Past it, 32 points spread over the rest (each parse reads the whole 32,000-token vocabulary: slow under ASan).
+  for (size_t n = 4096; n < good.size(); n += (good.size() - 4096) / 32 + 1) CHECK_FALSE(error_of(good.substr(0, n)).empty());
 }

@@ -268,6 +268,7 @@ TEST_CASE("plot: observe's usage map, one panel per file and the file that uses 
     CHECK(svg.size() < static_cast<size_t>(files + (files > 1)) * 2500000);  // per panel, at 61 × 256
     ParsedSvg p = check_plot(svg, "usage-" + std::to_string(files) + "f-" + std::to_string(layers) + "x" + std::to_string(experts));
     size_t n = 0, compared = 0;
+    static const std::regex kShare(R"re(· (?:(\w)/)?calib\.txt · share of tokens ([0-9.e+-]+) \(([0-9]+) of)re");
     for (const auto& tip : p.tooltips) {
       CellTip t = parse_cell_tip(tip);
       if (t.layer < 0) continue;
@@ -279,7 +280,7 @@ TEST_CASE("plot: observe's usage map, one panel per file and the file that uses 
       // "layer L · expert E · FILE · share of tokens S (C of T)": the file by its label (a/calib.txt …,
       // or calib.txt when there is one).
       std::smatch m;
-      REQUIRE(std::regex_search(tip, m, std::regex(R"re(· (?:(\w)/)?calib\.txt · share of tokens ([0-9.e+-]+) \(([0-9]+) of)re")));
+      REQUIRE(std::regex_search(tip, m, kShare));
       size_t f = m[1].matched ? static_cast<size_t>(m[1].str()[0] - 'a') : 0;
       const auto& e = s.files[f].experts[static_cast<size_t>(t.layer)];
       CHECK(std::stod(m[2]) == doctest::Approx(e.count[t.expert] / 1000.0).epsilon(1e-5));
