@@ -5,7 +5,7 @@
 #      under mpirun -np 2, compared with build/moeforge (MOEFORGE_REQUIRE_MPI=1: a missing MPI fails
 #      instead of skipping);
 #   2. unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang), but the slow suite;
-#   3. libFuzzer on the safetensors and GGUF header parsers and the recipe (YAML) reader, FUZZ_SECONDS each (default 45).
+#   3. libFuzzer on the safetensors and GGUF header parsers and the recipe (YAML) reader, FUZZ_SECONDS each (default 30; longer runs by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -19,7 +19,7 @@ cmake --build build-asan -j"$(nproc)" --target moeforge_unit fuzz_safetensors fu
 # The "slow" suite (whole-recipe numerics, already run above) would take minutes more here.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/moeforge_unit --test-suite-exclude=slow
 
-seconds=${FUZZ_SECONDS:-45}
+seconds=${FUZZ_SECONDS:-30}
 for target in safetensors gguf recipe; do
   corpus=build-asan/corpus-$target
   rm -rf "$corpus" && mkdir -p "$corpus" && cp fuzz/corpus/$target/* "$corpus"/
