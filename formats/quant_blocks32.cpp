@@ -35,11 +35,7 @@ float e8m0_half(uint8_t e) {
 
 constexpr int8_t kFp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-}  // namespace
-
 #if defined(__AVX2__)
-namespace {
-
 // One Q8_0 block, eight lanes at a time; the same float32 operations as the scalar loop below, and
 // roundf's half-away-from-zero done exactly: truncate, then step away from zero when |x − t| ≥ ½.
 // Returns false (nothing written) for a block holding a NaN or Inf, which the scalar loop handles.
@@ -77,9 +73,9 @@ bool quantize_q8_0_block_avx2(const float* x, std::byte* dst) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2), w);
   return true;
 }
+#endif
 
 }  // namespace
-#endif
 
 void quantize_q8_0(const float* x, int64_t n, std::byte* dst) {
   for (int64_t b = 0; b < n / kBlock; ++b, x += kBlock, dst += 34) {
